@@ -1,0 +1,194 @@
+"""End-to-end test of the vprec widget in a real browser (issue 7).
+
+Starts JupyterLab on a free local port (token, temporary root, settings and workspaces), opens a notebook that calls
+`vprec.widget.app(run_dir)` on a run folder built from the bundled sample `data/`, runs it in headless Debian
+Chromium driven by PyPI `playwright` (no browser download), types a text query, picks a product, clicks
+"More like this", likes a product in the session tab, checks that result images appear, and saves screenshots.
+
+Runs only when asked:
+
+    apt-get install -y chromium          # once
+    VPREC_BROWSER_TEST=1 pytest -q tests/test_widget_browser.py
+
+Environment: `VPREC_CHROMIUM` (default /usr/bin/chromium), `VPREC_BROWSER_RUN` (an existing run folder to use
+instead of building one), `VPREC_SCREENSHOT_DIR` (where the PNGs go; default a temporary folder, printed).
+"""
+import contextlib, json, os, secrets, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("VPREC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("VPREC_BROWSER_TEST") != "1",
+                       reason="browser test: set VPREC_BROWSER_TEST=1 to run it (needs `apt-get install -y chromium`)"),
+]
+
+
+def free_port() -> int:
+    "A TCP port on 127.0.0.1 that nothing listens on right now."
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_notebook(path, sources):
+    "Write a minimal notebook with one code cell per source string."
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nbformat.write(nb, str(path))
+
+
+@contextlib.contextmanager
+def lab_server(root, timeout=90):
+    "Start JupyterLab on a free port serving `root`; yield (base_url, token); stop it afterwards."
+    root = Path(root)
+    port, token = free_port(), secrets.token_hex(16)
+    home = root / ".lab"
+    settings = home / "settings"
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True, exist_ok=True)
+    # no news/update notification toasts over the screenshot
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTER_CONFIG_DIR=str(home / "config"),
+               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.pop("JUPYTER_TOKEN", None)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None", "--LabApp.check_for_updates_class="
+           "jupyterlab.NeverCheckForUpdate", f"--LabApp.user_settings_dir={settings}",
+           f"--LabApp.workspaces_dir={home / 'workspaces'}", "--ServerApp.open_browser=False", "--LabApp.extension_manager=readonly"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0: cmd.append("--allow-root")  # CI containers run as root
+    log = open(home / "lab.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.time()
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{(home / 'lab.log').read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
+                    if r.status == 200: break
+            except OSError:
+                pass
+            if time.time() - t0 > timeout:
+                raise TimeoutError(f"JupyterLab did not answer on {base} within {timeout}s; log: {home / 'lab.log'}")
+            time.sleep(0.3)
+        yield base, token
+    finally:
+        proc.terminate()
+        try: proc.wait(15)
+        except subprocess.TimeoutExpired: proc.kill()
+        log.close()
+
+
+@contextlib.contextmanager
+def chromium_page(viewport=(1400, 1000)):
+    "A headless Debian-Chromium page driven by playwright (no downloaded browser)."
+    from playwright.sync_api import sync_playwright
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: install it with `apt-get install -y chromium` or set VPREC_CHROMIUM")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            yield page
+        finally:
+            browser.close()
+
+
+def open_and_run(page, base, token, name, timeout=120_000):
+    "Open notebook `name` in JupyterLab, wait for its kernel, run all cells."
+    page.goto(f"{base}/lab/tree/{name}?token={token}", timeout=timeout)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext", timeout=timeout)
+    # wait until the kernel is idle, then run everything
+    page.wait_for_function("""() => { const w = window.jupyterapp.shell.currentWidget;
+        const k = w.sessionContext.session && w.sessionContext.session.kernel;
+        return k && k.connectionStatus === 'connected' && k.status === 'idle'; }""", timeout=timeout)
+    page.evaluate("() => { window.jupyterapp.shell.collapseLeft(); window.jupyterapp.shell.collapseRight();"
+                  " return window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
+def cell_errors(page):
+    "Text of any error outputs in the open notebook."
+    return page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+
+
+# ----------------------------------------------------------------------------------------------- driving the widget
+def visible_images(page, css):
+    "Number of loaded, visible <img> elements under `css`."
+    return page.evaluate("""(css) => [...document.querySelectorAll(css + ' img')].filter(i =>
+        i.offsetParent !== null && i.complete && i.naturalWidth > 0).length""", css)
+
+
+def wait_images(page, css, n, timeout=60_000):
+    "Wait until at least `n` loaded images are visible under `css`."
+    page.wait_for_function("""([css, n]) => [...document.querySelectorAll(css + ' img')].filter(i =>
+        i.offsetParent !== null && i.complete && i.naturalWidth > 0).length >= n""", arg=[css, n], timeout=timeout)
+
+
+def message(page):
+    "The Search tab's message line."
+    return page.locator(".vprec-msg").inner_text()
+
+
+def drive_widget(page, shots, product_id, text="blue shirt", timeout=90_000):
+    "Use the widget as a person would; assert what they would see; save screenshots into `shots`. Returns the notes."
+    notes = {}
+    shots = Path(shots); shots.mkdir(parents=True, exist_ok=True)
+    page.wait_for_selector(".vprec-app .vprec-picker input", timeout=timeout)
+    # 1. a text query, typed and submitted with Enter
+    t0 = time.time()
+    box = page.locator(".vprec-text input")
+    box.fill(text); box.press("Enter")
+    page.wait_for_function("() => !document.querySelector('.vprec-msg').innerText.match(/Searching|Type a few words/)",
+                           timeout=timeout)
+    notes["text_query"] = message(page)
+    if "Error" not in notes["text_query"]:
+        wait_images(page, ".vprec-results", 4, timeout)
+    notes["text_query_s"] = round(time.time() - t0, 2)
+    # 2. pick a product by typing its id into the picker
+    t0 = time.time()
+    pick = page.locator(".vprec-picker input")
+    pick.fill(product_id); pick.press("Enter")
+    page.wait_for_function("(pid) => document.querySelector('.vprec-query').innerText.includes('id ' + pid)",
+                           arg=product_id, timeout=timeout)
+    wait_images(page, ".vprec-results", 12, timeout)
+    wait_images(page, ".vprec-query", 1, timeout)
+    notes["product_query_s"] = round(time.time() - t0, 2)
+    notes["product_query"] = message(page)
+    assert "results" in notes["product_query"], notes["product_query"]
+    # 3. "More like this" on the second result searches from it
+    card = page.locator(".vprec-results .vprec-card").nth(1)
+    tip = card.locator("img").get_attribute("title") or ""
+    assert "\n" in tip and "id " in tip, f"the card's tooltip should hold the explanation, got {tip!r}"
+    target = tip.split("\nid ")[1].split()[0]
+    print("more like this:", repr(tip[:80]), target)
+    card.locator("button").click()
+    page.wait_for_function("(pid) => document.querySelector('.vprec-query').innerText.includes('id ' + pid)",
+                           arg=target, timeout=timeout)
+    wait_images(page, ".vprec-results", 12, timeout)
+    notes["more_like_this"] = target
+    page.mouse.move(5, 5)
+    page.locator(".vprec-app").screenshot(path=str(shots / "widget-search.png"))
+    # 4. the session tab: a gallery of 10, two likes, the liked strip
+    page.locator(".vprec-app .lm-TabBar-tab", has_text="Session").click()
+    wait_images(page, ".vprec-session", 10, timeout)
+    for r in (2, 3):
+        page.locator(".vprec-session .vprec-card button").first.click()
+        page.wait_for_function("(r) => document.querySelector('.vprec-status').innerText.includes('Round ' + r)",
+                               arg=r, timeout=timeout)
+        wait_images(page, ".vprec-session", 10, timeout)
+    wait_images(page, ".vprec-liked", 2, timeout)
+    notes["session"] = page.locator(".vprec-status").inner_text()
+    page.mouse.move(5, 5)
+    page.locator(".vprec-app").screenshot(path=str(shots / "widget-session.png"))
+    return notes
