@@ -117,9 +117,6 @@ def open_and_run(page, base, token, name, timeout=120_000):
                   " return window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
 
-def cell_errors(page):
-    "Text of any error outputs in the open notebook."
-    return page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
 
 
 # ----------------------------------------------------------------------------------------------- driving the widget
@@ -152,7 +149,7 @@ def drive_widget(page, shots, product_id, text="blue shirt", timeout=90_000):
     page.wait_for_function("() => !document.querySelector('.vprec-msg').innerText.match(/Searching|Type a few words/)",
                            timeout=timeout)
     notes["text_query"] = message(page)
-    if "Error" not in notes["text_query"]:
+    if "⚠" not in notes["text_query"]:
         wait_images(page, ".vprec-results", 4, timeout)
     notes["text_query_s"] = round(time.time() - t0, 2)
     # 2. pick a product by typing its id into the picker
@@ -192,3 +189,46 @@ def drive_widget(page, shots, product_id, text="blue shirt", timeout=90_000):
     page.mouse.move(5, 5)
     page.locator(".vprec-app").screenshot(path=str(shots / "widget-session.png"))
     return notes
+
+
+# ----------------------------------------------------------------------------------------------- the test
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    "A run folder: $VPREC_BROWSER_RUN, or one built from the bundled sample with the raw-pixel encoder (fast, no weights)."
+    given = os.environ.get("VPREC_BROWSER_RUN")
+    if given:
+        if not (Path(given) / "catalogue.parquet").exists(): pytest.fail(f"VPREC_BROWSER_RUN={given} holds no catalogue.parquet")
+        return Path(given).resolve()
+    from vprec.catalogue import catalogue_stage
+    from vprec.encoders import embed_catalogue
+    rd = tmp_path_factory.mktemp("run")
+    catalogue_stage(ROOT / "data", rd)
+    embed_catalogue(rd, encoder=os.environ.get("VPREC_BROWSER_ENCODER", "pixels"), progress=False)
+    return rd
+
+
+def test_widget_in_jupyterlab(run_dir, tmp_path):
+    "Open a notebook calling `vprec.widget.app(run_dir)` in JupyterLab; search by text and by product; like in a session."
+    import pandas as pd
+    t0 = time.time()
+    shots = Path(os.environ.get("VPREC_SCREENSHOT_DIR") or tmp_path / "shots")
+    root = tmp_path / "lab"; root.mkdir()
+    write_notebook(root / "widget.ipynb", [
+        "import os; os.environ.setdefault('HF_HUB_OFFLINE', '1')\nfrom vprec.widget import app",
+        f"w = app({str(run_dir)!r}, seed=0)\nw"])
+    pid = str(pd.read_parquet(Path(run_dir) / "catalogue.parquet", columns=["id"]).id.iloc[0])
+    with lab_server(root) as (base, token), chromium_page((1500, 1300)) as page:
+        t_lab = time.time() - t0
+        open_and_run(page, base, token, "widget.ipynb")
+        try:
+            notes = drive_widget(page, shots, pid)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            print(f"page at failure: {tmp_path / 'failure.png'}")
+            raise
+        outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+        assert not [o for o in outputs if "Traceback" in o or "Error" in o], outputs
+    notes.update(lab_start_s=round(t_lab, 1), total_s=round(time.time() - t0, 1), screenshots=str(shots))
+    print(json.dumps(notes, indent=1, ensure_ascii=False))
+    for f in ("widget-search.png", "widget-session.png"):
+        assert (shots / f).read_bytes()[:4] == b"\x89PNG"

@@ -17,20 +17,24 @@ if os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() not in ("0", "false", "
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['OFFLINE_VARS', 'ENCODERS_VERSION', 'CLIP_DEFAULT', 'CLIP_TEMPLATE', 'CLIP_TEMPLATES', 'CAT_COLUMNS', 'ensure_offline',
-           'resolve_device', 'l2n', 'fingerprint_key', 'read_rgb', 'Encoder', 'stack_batch', 'default_workers',
-           'embed_images', 'PixelEncoder', 'clip_model_name', 'clip_slug', 'file_id', 'ClipEncoder', 'TimmEncoder',
-           'normalize_title', 'TfidfTitleEncoder', 'parse_encoder_name', 'clip_candidates', 'auto_encoder',
-           'get_encoder', 'Embeddings', 'EmbeddingCache', 'calibrate_dedup', 'embed_catalogue', 'load_embeddings',
-           'load_state', 'load_encoder']
+__all__ = ['OFFLINE_VARS', 'ENCODERS_VERSION', 'CLIP_DEFAULT', 'CLIP_TEMPLATE', 'CLIP_TEMPLATES', 'CLIP_HUB', 'CAT_COLUMNS',
+           'ensure_offline', 'resolve_device', 'l2n', 'fingerprint_key', 'read_rgb', 'Encoder', 'stack_batch',
+           'default_workers', 'embed_images', 'PixelEncoder', 'clip_model_name', 'clip_slug', 'file_id', 'ClipEncoder',
+           'TimmEncoder', 'normalize_title', 'TfidfTitleEncoder', 'parse_encoder_name', 'clip_candidates',
+           'auto_encoder', 'get_encoder', 'Embeddings', 'EmbeddingCache', 'calibrate_dedup', 'embed_catalogue',
+           'load_embeddings', 'load_state', 'load_encoder']
 
 # %% ../nbs/02_encoders.ipynb #enc006
 ENCODERS_VERSION = "1"  # bump when an encoder's numbers change for the same weights and images (invalidates caches)
+
+def _torch():
+    "torch, imported on first use (reading embeddings never pays for it)."
+    import torch
+    return torch
 
 def ensure_offline() -> bool:
     "Switch the Hugging Face libraries to offline mode unless the user allowed the hub with HF_HUB_OFFLINE=0."
@@ -44,6 +48,7 @@ def resolve_device(device:str|None=None, # "cuda", "mps", "cpu" or None for the 
                   ) -> str:
     "The torch device to run models on: cuda, then mps, then cpu."
     if device: return str(device)
+    torch = _torch()
     if torch.cuda.is_available(): return "cuda"
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available(): return "mps"
@@ -139,7 +144,7 @@ class Encoder:
     def __repr__(self): return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device!r})"
 
 # %% ../nbs/02_encoders.ipynb #enc015
-class _Decode(torch.utils.data.Dataset):
+class _Decode:
     "Item i -> (i, preprocessed, None) or (i, None, problem); never raises, so one bad image costs only itself."
     def __init__(self, items, prep): self.items, self.prep = items, prep
     def __len__(self): return len(self.items)
@@ -150,7 +155,7 @@ class _Decode(torch.utils.data.Dataset):
 def stack_batch(rows:list # preprocessed items (arrays or tensors)
                ):
     "Stack preprocessed items into one batch (torch tensors stay tensors)."
-    if isinstance(rows[0], torch.Tensor): return torch.stack(rows)
+    if type(rows[0]).__module__.startswith("torch"): return _torch().stack(rows)
     if isinstance(rows[0], np.ndarray): return np.stack(rows)
     return list(rows)
 
@@ -184,7 +189,7 @@ def default_workers(encoder, # the encoder that will run
 def _batches(encoder, items, batch_size, num_workers, progress, names, forward=True):
     "Yield (indices, output, problems) per batch: output is forward(batch) or the stacked preprocessed batch."
     items = list(items)
-    dl = torch.utils.data.DataLoader(_Decode(items, _prep(encoder)), batch_size=batch_size, shuffle=False,
+    dl = _torch().utils.data.DataLoader(_Decode(items, _prep(encoder)), batch_size=batch_size, shuffle=False,
                                      num_workers=num_workers, collate_fn=_collate,
                                      prefetch_factor=4 if num_workers else None,
                                      pin_memory=getattr(encoder, "device", "cpu") == "cuda")
@@ -252,13 +257,13 @@ class PixelEncoder(Encoder):
         return l2n(C)
 
 # %% ../nbs/02_encoders.ipynb #enc022
-import open_clip
-
 CLIP_DEFAULT = ("ViT-B-32", "laion2b_s34b_b79k")  # default model and weights (see the text above for why)
 CLIP_TEMPLATE = ("a product photo of {}",)        # seed 000's prompt
 CLIP_TEMPLATES = ("a product photo of {}", "a photo of {}", "a studio photo of {}",
                   "an e-commerce photo of {}", "{}")  # averaged when templates="ensemble"
 _SCHEMAS = ("hf-hub:", "local-dir:")
+CLIP_HUB = {"laion2b_s34b_b79k": "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",  # where open_clip keeps ViT-B-32's weights
+            "openai": "timm/vit_base_patch32_clip_224.openai"}            # on the hub (checked against its registry below)
 
 def _slugify(s) -> str: return re.sub(r"[^a-z0-9]+", "-", str(s).lower()).strip("-")
 
@@ -267,6 +272,7 @@ def clip_model_name(model:str, # open_clip model name, or an hf-hub:/local-dir: 
                    ) -> str:
     "The open_clip architecture to build for `pretrained`: the -quickgelu variant for QuickGELU-trained weights."
     if model.startswith(_SCHEMAS) or model.endswith("-quickgelu") or not isinstance(pretrained, (str, Path)): return model
+    import open_clip
     quick = open_clip.get_pretrained_cfg(model, str(pretrained)).get("quick_gelu", False)
     if not quick and Path(pretrained).is_file(): quick = "openai" in str(pretrained).lower()
     return f"{model}-quickgelu" if quick and f"{model}-quickgelu" in open_clip.list_models() else model
@@ -305,11 +311,12 @@ def _describe(tf) -> str: return re.sub(r"\s+", " ", repr(tf)).strip()
 
 def _autocast(device:str):
     "Mixed precision on GPU (float16 autocast), full precision elsewhere."
+    torch = _torch()
     return torch.autocast("cuda", dtype=torch.float16) if device == "cuda" else contextlib.nullcontext()
 
 def _device_batch(device:str, per_gb:int=16) -> int:
     if device == "cuda":
-        gb = torch.cuda.get_device_properties(0).total_memory / 2**30
+        gb = _torch().cuda.get_device_properties(0).total_memory / 2**30
         return int(min(1024, max(64, 2 ** int(math.log2(max(1, gb * per_gb))))))
     return 64 if device == "mps" else 32
 
@@ -324,6 +331,8 @@ class ClipEncoder(Encoder):
                  seed:int=0, # seed of random weights (pretrained=None)
                 ):
         ensure_offline()
+        import open_clip; torch = _torch()
+        self.open_clip_version = open_clip.__version__
         if model.startswith(_SCHEMAS): pretrained = None if pretrained in (None, "none", "random") else pretrained
         self.model_arg, self.pretrained, self.seed = model, pretrained, seed
         self.model_name = clip_model_name(model, pretrained)
@@ -351,6 +360,7 @@ class ClipEncoder(Encoder):
 
     def _weights_label(self):
         "(weights description, identity of the weights file or None)."
+        import open_clip
         if self.model_arg.startswith("hf-hub:"): return self.model_arg, None
         if self.model_arg.startswith("local-dir:"):
             ck = open_clip.factory._find_checkpoint_in_dir(Path(self.model_arg[10:])) if Path(self.model_arg[10:]).is_dir() else None
@@ -361,6 +371,7 @@ class ClipEncoder(Encoder):
 
     def _load_error(self, e) -> str:
         "What was tried and how to get real weights, for a failed load."
+        import open_clip
         cfg = open_clip.get_pretrained_cfg(self.model_name, str(self.pretrained)) if self.pretrained else {}
         tried = []
         if self.model_arg.startswith("local-dir:"): tried.append(f"the folder {self.model_arg[10:]} (open_clip_config.json + a checkpoint)")
@@ -379,7 +390,7 @@ class ClipEncoder(Encoder):
 
     def _fingerprint(self):
         return {"family": "open_clip", "model": self.model_name, "weights": self.weights, "weights_id": self.weights_id,
-                "preprocessing": _describe(self._pre), "dim": self.dim, "open_clip": open_clip.__version__}
+                "preprocessing": _describe(self._pre), "dim": self.dim, "open_clip": self.open_clip_version}
     @property
     def spec(self):
         return {"name": "clip", "kwargs": {"model": self.model_arg, "pretrained": None if self.pretrained is None else str(self.pretrained),
@@ -388,7 +399,7 @@ class ClipEncoder(Encoder):
     def preprocess(self, img): return self._pre(img)
     def preprocessor(self): return self._pre
     def forward(self, batch):
-        with torch.inference_mode(), _autocast(self.device):
+        with _torch().inference_mode(), _autocast(self.device):
             f = self.model.encode_image(batch.to(self.device, non_blocking=True))
         return l2n(f.float().cpu().numpy())
 
@@ -414,14 +425,12 @@ class ClipEncoder(Encoder):
         out = []
         for i in range(0, len(prompts), batch_size):
             tok = self.tokenizer(prompts[i:i + batch_size]).to(self.device)
-            with torch.inference_mode(), _autocast(self.device):
+            with _torch().inference_mode(), _autocast(self.device):
                 out.append(l2n(self.model.encode_text(tok).float().cpu().numpy()))
         E = np.concatenate(out).reshape(len(texts), len(T), self.dim).mean(1)
         return l2n(E)
 
 # %% ../nbs/02_encoders.ipynb #enc032
-import timm
-
 class TimmEncoder(Encoder):
     "Pooled features of a timm backbone (ResNet-50, EfficientNet-B0, ViT-B/16...), image only."
     uses_torch = True
@@ -431,6 +440,8 @@ class TimmEncoder(Encoder):
                  seed:int=0, # seed of random weights
                 ):
         ensure_offline()
+        import timm; torch = _torch()
+        self.timm_version = timm.__version__
         self.model_arg, self.pretrained, self.seed = model, pretrained, seed
         self.device = resolve_device(device)
         path = pretrained if isinstance(pretrained, (str, Path)) and str(pretrained).lower() not in ("true", "false") else None
@@ -457,22 +468,18 @@ class TimmEncoder(Encoder):
         self.dim = int(m.num_features)
     def _fingerprint(self):
         return {"family": "timm", "model": self.model_arg, "weights": self.weights, "weights_id": self.weights_id,
-                "preprocessing": _describe(self._pre), "dim": self.dim, "timm": timm.__version__}
+                "preprocessing": _describe(self._pre), "dim": self.dim, "timm": self.timm_version}
     @property
     def spec(self): return {"name": f"timm:{self.model_arg}", "kwargs": {"pretrained": self.pretrained if not isinstance(self.pretrained, Path) else str(self.pretrained), "seed": self.seed}}
     def default_batch_size(self): return _device_batch(self.device)
     def preprocess(self, img): return self._pre(img)
     def preprocessor(self): return self._pre
     def forward(self, batch):
-        with torch.inference_mode(), _autocast(self.device):
+        with _torch().inference_mode(), _autocast(self.device):
             f = self.model(batch.to(self.device, non_blocking=True))
         return l2n(f.float().cpu().numpy())
 
 # %% ../nbs/02_encoders.ipynb #enc035
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.decomposition import TruncatedSVD
-import scipy.sparse as sp
-
 def normalize_title(t) -> str:
     "Unicode NFKC, lower case, single spaces."
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", "" if t is None or (isinstance(t, float) and math.isnan(t)) else str(t))).strip().lower()
@@ -488,6 +495,7 @@ class TfidfTitleEncoder(Encoder):
         self.name, self.n_components, self.char_ngrams = "tfidf-title", int(dim), tuple(char_ngrams)
         self.max_features, self.seed, self.dim, self.fitted = int(max_features), seed, int(dim), False
     def _vectorizers(self, vocab_w=None, vocab_c=None):
+        from sklearn.feature_extraction.text import CountVectorizer
         w = CountVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b", lowercase=False,
                             max_features=None if vocab_w else self.max_features, vocabulary=vocab_w, dtype=np.float32)
         c = CountVectorizer(analyzer="char_wb", ngram_range=self.char_ngrams, lowercase=False,
@@ -508,6 +516,7 @@ class TfidfTitleEncoder(Encoder):
         self.idf_c = (np.log((1 + n) / (1 + (Cc > 0).sum(0).A1)) + 1).astype(np.float32)
         M = self._tfidf(Cw, Cc)
         k = max(1, min(self.n_components, M.shape[1] - 1, M.shape[0]))
+        from sklearn.decomposition import TruncatedSVD
         svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=7, random_state=self.seed).fit(M)
         self.components = svd.components_.astype(np.float32)
         self.dim, self.fitted = k, True
@@ -515,6 +524,7 @@ class TfidfTitleEncoder(Encoder):
         return self
     def _build(self): self._w, self._c = self._vectorizers(self.vocab_w, self.vocab_c)
     def _tfidf(self, Cw, Cc):
+        import scipy.sparse as sp
         def block(C, idf):
             C = C.tocsr().astype(np.float32); C.data = 1 + np.log(C.data)   # sublinear tf
             C = C @ sp.diags(idf)
@@ -598,8 +608,8 @@ def clip_candidates() -> list:
     "(label, encoder name) of the CLIP weights 'auto' would use, in order, found without any download."
     out = []
     if os.environ.get("VPREC_CLIP"): out.append(("$VPREC_CLIP", os.environ["VPREC_CLIP"]))
-    for model, tag in [CLIP_DEFAULT, ("ViT-B-32", "openai")]:
-        hub = open_clip.get_pretrained_cfg(model, tag)["hf_hub"].rstrip("/")
+    for tag, hub in CLIP_HUB.items():
+        model = "ViT-B-32"
         if _hf_cached(hub): out.append((f"Hugging Face cache {hub}", f"clip:{model}:{tag}"))
     return out
 
@@ -609,7 +619,7 @@ def auto_encoder(device:str|None=None, # device for CLIP
     "CLIP when weights can be loaded, else the weight-free encoder (else pixels); the choice is printed and attached."
     ensure_offline()
     tried = ["$VPREC_CLIP (unset)"] if not os.environ.get("VPREC_CLIP") else []
-    tried += [f"Hugging Face cache {open_clip.get_pretrained_cfg(m, t)['hf_hub'].rstrip('/')}" for m, t in [CLIP_DEFAULT, ("ViT-B-32", "openai")]]
+    tried += [f"Hugging Face cache {hub}" for hub in CLIP_HUB.values()]
     for label, spec in clip_candidates():
         try:
             enc = get_encoder(spec, device=device)
@@ -786,9 +796,12 @@ def _class_path(enc) -> str:
     return f"{'vprec.encoders' if mod == '__main__' else mod}.{type(enc).__qualname__}"
 
 def _versions() -> dict:
-    import sklearn
-    return {"vprec.encoders": ENCODERS_VERSION, "torch": torch.__version__, "open_clip": open_clip.__version__,
-            "timm": timm.__version__, "numpy": np.__version__, "sklearn": sklearn.__version__, "python": sys.version.split()[0]}
+    from importlib.metadata import version
+    out = {"vprec.encoders": ENCODERS_VERSION, "python": sys.version.split()[0]}
+    for k, dist in [("torch", "torch"), ("open_clip", "open_clip_torch"), ("timm", "timm"), ("numpy", "numpy"), ("sklearn", "scikit-learn")]:
+        try: out[k] = version(dist)
+        except Exception: pass
+    return out
 
 def _preprocessed(enc, items, keys, names, folder, batch_size, num_workers, progress):
     "Preprocessed items of a needs_fit encoder (with a cache under the unfitted fingerprint): (stack rows, ok, problems)."

@@ -119,13 +119,15 @@ class StageError(RuntimeError):
                          f"(the executed notebook with the traceback: {executed})")
 
 def _leave_out_flagged(nb, flags=("slow", "browser")):
-    "Blank the code cells that carry one of the nbdev test `flags` or `#| eval: false`."
+    "Blank the code cells that carry one of the nbdev test `flags` or `#| eval: false`, and those that run `nbdev_export`."
     pat = re.compile(r"^#\|\s*(" + "|".join(map(re.escape, flags)) + r")\s*$|^#\|\s*eval:\s*false\s*$", re.M)
     for c in nb.cells:
         if c.cell_type != "code": continue
         head = "\n".join(l for l in c.source.splitlines() if l.startswith("#|"))
         m = pat.search(head)
         if m: c.source = f"# left out by vprec run: the cell carries `{m.group(0).strip()}`"
+        elif re.search(r"\bnbdev_export\s*\(", c.source):   # a run never rewrites the package it is running
+            c.source = "# left out by vprec run: the cell runs nbdev_export"
     return nb
 
 @contextlib.contextmanager
@@ -424,7 +426,7 @@ def ci_table(tidy,  # `tidy_metrics` rows
             ) -> pd.DataFrame:
     "Mean ± 95% t-interval per setting and metric, over the `replicate` column."
     fixed = {"run", "metric", "value", "ci_lo", "ci_hi", "baseline", "catalogue_size", "n_queries", replicate}
-    keys = [c for c in tidy.columns if c not in fixed and tidy[c].astype(str).nunique() > 1]
+    keys = [c for c in tidy.columns if c not in fixed and (c in ("sample_size", "encoder") or tidy[c].astype(str).nunique() > 1)]
     rows = []
     for key, g in tidy.groupby(keys + ["metric"], sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -456,7 +458,8 @@ def plot_sweep(table,         # `ci_table` rows
         if t.baseline.notna().any(): ax.axhline(float(t.baseline.dropna().iloc[0]), ls="--", c="grey", lw=1, label="random baseline")
         ax.set(title=m, xlabel=x.replace("_", " "), ylabel=f"{m} (mean, 95% CI)")
     for ax in list(axes.flat)[n:]: ax.set_visible(False)
-    axes.flat[0].legend(fontsize=8)
+    for ax in list(axes.flat)[:n]:
+        if ax.get_legend_handles_labels()[1]: ax.legend(fontsize=8)
     fig.suptitle("Sweep: headline metrics against sample size (bands: 95% t-interval over seeds)")
     fig.tight_layout()
     return fig
@@ -500,51 +503,58 @@ def metrics_diff(a,  # a run folder (or a metrics.json)
     return pd.concat({"a": x.loc[diff, cols], "b": y.loc[diff, cols]}, axis=1)
 
 # %% ../nbs/08_sweep.ipynb #sweep-042
-def _encode_batch(encoder, batch):
-    "Decode and preprocess a batch of images with the encoder's own `preprocess`; rows that fail carry their error."
-    from vprec.catalogue import read_image
-    xs, errs = [], []
-    for src in batch["src"]:
-        try: x, e = encoder.preprocess(read_image(src)), ""
-        except Exception as ex: x, e = None, f"{type(ex).__name__}: {ex}"
-        xs.append(x); errs.append(e)
-    return xs, errs
-
 def ray_embed_images(encoder,         # an encoder (vprec.encoders interface), fitted when it needs fitting
                      images,          # image paths or bytes
-                     batch_size=64,   # images per forward batch
-                     num_cpus=None,   # CPUs for a local Ray started here (None: all); ignored when Ray is running
-                     progress=False   # show Ray Data's progress bars
+                     batch_size=None, # images per forward batch (None: the encoder's default)
+                     num_cpus=None,   # CPUs of a local Ray started here (None: all); ignored when Ray is already running
+                     progress=False,  # show Ray Data's progress bars
+                     keep_ray=False   # leave a Ray started here running (for further jobs) instead of shutting it down
                     ) -> tuple:
-    "Embed images through Ray Data with the encoder's own `preprocess` and `forward`: (X, ok, problems), like `embed_images`."
+    "Embed images through Ray Data with the encoder's own `preprocess` and `forward`: (X, ok, problems), as `embed_images`."
     try: import ray, ray.data
     except ImportError as e: raise ImportError("the Ray Data path needs the `scale` extra: pip install 'vprec[scale]'") from e
-    if not ray.is_initialized():
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    ctx = ray.data.DataContext.get_current(); ctx.enable_progress_bars = progress
-    items = [{"i": i, "src": str(s) if isinstance(s, (str, Path)) else bytes(s)} for i, s in enumerate(images)]
+    from vprec.encoders import read_rgb, stack_batch, _prep, _batch_size
+    started = not ray.is_initialized()
+    if started:
+        try: ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        except Exception as e:
+            ray.shutdown()
+            raise RuntimeError(f"a local Ray could not start ({str(e).strip().splitlines()[0][:200]}); on a loaded machine "
+                               "raise RAY_raylet_start_wait_time_s, or connect to a running cluster with ray.init(address=...)") from e
+    ray.data.DataContext.get_current().enable_progress_bars = progress
+    images = list(images)
+    bs = int(batch_size or _batch_size(encoder))
+    items = [{"i": i, "src": s if isinstance(s, (bytes, bytearray)) else str(s)} for i, s in enumerate(images)]
+    prep = _prep(encoder)   # the same per-image callable as the DataLoader path of embed_images
 
-    def prep(batch):
-        xs, errs = _encode_batch(encoder, batch)
-        is_torch = any(type(x).__module__.startswith("torch") for x in xs if x is not None)
-        shape = next((np.asarray(x).shape for x in xs if x is not None), (0,))
+    def decode(batch):      # stage 1, CPU tasks: read_rgb -> preprocess, per image; a bad image costs only itself
+        xs, errs = [], []
+        for src in batch["src"]:
+            try: xs.append(prep(read_rgb(src))); errs.append("")
+            except Exception as e: xs.append(None); errs.append(str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}")
+        good = [x for x in xs if x is not None]
+        is_torch = bool(good) and type(good[0]).__module__.startswith("torch")
+        shape = np.asarray(good[0]).shape if good else (0,)
         arr = np.stack([np.asarray(x, dtype=np.float32) if x is not None else np.zeros(shape, np.float32) for x in xs])
-        return {"i": np.asarray(batch["i"]), "x": arr, "ok": np.array([e == "" for e in errs]),
-                "err": np.array(errs, dtype=object), "torch": np.full(len(xs), is_torch)}
+        return {"i": np.asarray(batch["i"]), "x": arr, "err": np.array(errs, dtype=object), "torch": np.full(len(xs), is_torch)}
 
-    def fwd(batch):
-        ok = batch["ok"]; x = batch["x"][ok]
-        if batch["torch"].any():   # preprocess made tensors: forward gets the stacked tensor, as in the DataLoader path
-            import torch
-            x = torch.from_numpy(np.ascontiguousarray(x))
+    def forward(batch):     # stage 2 (GPU actors on a cluster): stack_batch -> forward, as in embed_images
+        ok = batch["err"] == ""
         y = np.zeros((len(ok), encoder.dim), np.float32)
-        if ok.any(): y[ok] = np.asarray(encoder.forward(x), dtype=np.float32)
-        return {"i": batch["i"], "y": y, "ok": ok, "err": batch["err"]}
+        if ok.any():
+            rows = list(batch["x"][ok])
+            if batch["torch"].any():
+                import torch
+                rows = [torch.from_numpy(np.ascontiguousarray(r)) for r in rows]
+            y[ok] = np.asarray(encoder.forward(stack_batch(rows)), dtype=np.float32)
+        return {"i": batch["i"], "y": y, "err": batch["err"]}
 
-    ds = ray.data.from_items(items).map_batches(prep, batch_size=batch_size, batch_format="numpy")
-    rows = ds.map_batches(fwd, batch_size=batch_size, batch_format="numpy").take_all()
-    rows.sort(key=lambda r: r["i"])
-    ok = np.array([bool(r["ok"]) for r in rows])
-    X = np.stack([r["y"] for r in rows if r["ok"]]).astype(np.float32) if ok.any() else np.zeros((0, encoder.dim), np.float32)
-    problems = [{"item": str(images[r["i"]])[:200], "problem": r["err"]} for r in rows if not r["ok"]]
+    try:
+        ds = ray.data.from_items(items).map_batches(decode, batch_size=bs, batch_format="numpy")
+        rows = sorted(ds.map_batches(forward, batch_size=bs, batch_format="numpy").take_all(), key=lambda r: r["i"])
+    finally:
+        if started and not keep_ray: ray.shutdown()
+    ok = np.array([r["err"] == "" for r in rows], dtype=bool)
+    X = np.stack([r["y"] for r in rows if r["err"] == ""]).astype(np.float32) if ok.any() else np.zeros((0, encoder.dim), np.float32)
+    problems = [{"item": f"item {r['i']} ({str(images[r['i']])[:200]})", "problem": r["err"]} for r in rows if r["err"] != ""]
     return X, ok, problems

@@ -1,0 +1,230 @@
+"""Query speed of vprec: a full `recommend` call beside the bare exact search, and FAISS indexes against exact search.
+
+Part A (the catalogue): on the 9.6k Myntra catalogue (../shared/data/fashion-myntra-9k), the time of a full
+`Recommender.recommend` call (id query, k=10, near-duplicate removal and MMR λ=0.7) beside the bare exact search for
+the same query (NumPy `X @ q` + partial sort of the top k+1). Goal: ratio <= 3x. The catalogue is embedded with the
+weight-free encoder (or `--encoder`), into `runs/bench-myntra9k` (reused when present); `--random` uses random unit
+vectors of the same size instead (say so when you report it).
+
+Part B (scale): recall@10 and single-query queries/s of HNSW and IVF-PQ (as built by `vprec.index.VectorIndex`)
+against exact search on N (default 1,000,000) synthetic 512-d unit vectors: a mixture of a few thousand clusters,
+each spread along a few directions (as real embeddings are: low intrinsic dimension around many modes), and
+uniform random unit vectors (the worst case: no structure for an index to use). Queries are 1,000 new draws from
+the same distribution (not stored vectors). Exact qps is the NumPy scan of one query at a time. Searches run on
+`--threads` cores (default 2), one query at a time. Goal: recall@10 >= 0.95 at >= 50x the exact queries/s.
+
+    python bench/query.py                      # both parts, N = 1,000,000
+    python bench/query.py --n 200000 --skip-catalogue
+Memory: the vectors (N x 512 x 4 bytes = 2 GB at 1M) plus one index at a time (HNSW: about the same again).
+"""
+import argparse, gc, os, sys, time, warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import faiss
+from vprec.index import VectorIndex, exact_search, numpy_search, unit_rows, _recall
+
+
+def log(*a):
+    print(f"[{time.strftime('%H:%M:%S')}]", *a, flush=True)
+
+
+# ---------------------------------------------------------------- part A: a full recommend call vs bare exact search
+def catalogue_part(args):
+    from vprec.recommend import Recommender
+    shared = ROOT.parent / "shared" / "data" / "fashion-myntra-9k"
+    if args.random or not shared.exists():
+        why = "--random" if args.random else f"{shared} is absent"
+        log(f"part A on random unit vectors ({why}): 9,583 x {args.random_dim}")
+        rng = np.random.default_rng(0)
+        X = unit_rows(rng.standard_normal((9583, args.random_dim), dtype=np.float32))
+        ids = [str(10000 + i) for i in range(len(X))]
+        df = pd.DataFrame({"id": ids, "title": ["product"] * len(X), "articleType": rng.choice(list("abcdefghij"), len(X))})
+        from types import SimpleNamespace
+        rec = Recommender(df, SimpleNamespace(X=X, ids=ids, encoder="random", fingerprint={}, meta={}))
+        data = f"random unit vectors, 9583 x {args.random_dim}"
+    else:
+        from vprec.catalogue import catalogue_stage
+        from vprec.encoders import embed_catalogue, load_embeddings
+        run = ROOT / "runs" / "bench-myntra9k"
+        if not (run / "catalogue.parquet").exists():
+            log(f"catalogue of {shared} -> {run}")
+            catalogue_stage(shared, run, progress=False)
+        emb = None
+        for enc in [args.encoder, "pixels"]:
+            try: emb = load_embeddings(run, enc); break
+            except (FileNotFoundError, ValueError): pass
+            try:
+                log(f"embedding with {enc} (once; reused next time)")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    emb = embed_catalogue(run, enc, progress=False); break
+            except ValueError as e: log(f"encoder {enc} unavailable ({e}); trying pixels")
+        rec = Recommender.from_run(run, encoder=emb.encoder)
+        data = f"fashion-myntra-9k, {len(emb.ids)} products, encoder {emb.encoder} ({emb.X.shape[1]}-d), index {rec.index.kind}"
+    log("part A:", data)
+    X, ids = rec.X, rec.ids
+    rng = np.random.default_rng(1)
+    qs = rng.choice(len(ids), size=min(args.catalogue_queries, len(ids)), replace=False)
+    rec.recommend(id=ids[qs[0]], k=10, mmr=0.7)          # warm-up: lazy title-text fit, caches
+    t_bare, t_full, t_plain = [], [], []
+    for r in qs:
+        t = time.perf_counter(); numpy_search(X, X[r], 11); t_bare.append(time.perf_counter() - t)
+        t = time.perf_counter(); rec.recommend(id=ids[r], k=10, mmr=0.7); t_full.append(time.perf_counter() - t)
+        t = time.perf_counter(); rec.recommend(id=ids[r], k=10); t_plain.append(time.perf_counter() - t)
+    med = lambda v: float(np.median(v)) * 1000
+    rows = [dict(call="bare exact search (X @ q, top 11)", ms_median=med(t_bare), ratio=1.0),
+            dict(call="recommend(id, k=10) dedup", ms_median=med(t_plain), ratio=med(t_plain) / med(t_bare)),
+            dict(call="recommend(id, k=10, mmr=0.7) dedup + MMR", ms_median=med(t_full), ratio=med(t_full) / med(t_bare))]
+    tab = pd.DataFrame(rows)
+    print(f"\nPart A: {data}; {len(qs)} id queries, medians, {args.threads} threads")
+    print(tab.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"goal: full recommend <= 3x bare exact search -> {'met' if rows[2]['ratio'] <= 3 else 'NOT met'} "
+          f"({rows[2]['ratio']:.2f}x)\n", flush=True)
+    return tab
+
+
+# ---------------------------------------------------------------- part B: synthetic 1M
+class Mixture:
+    "Unit vectors around n_clusters random centres, each cluster spread along `intrinsic` random directions."
+    def __init__(self, d=512, n_clusters=4096, intrinsic=16, spread=0.75, seed=0):
+        rng = np.random.default_rng(seed)
+        self.C = unit_rows(rng.standard_normal((n_clusters, d), dtype=np.float32))
+        self.B = (rng.standard_normal((n_clusters, intrinsic, d), dtype=np.float32) / np.sqrt(d)).astype(np.float32)
+        self.d, self.k, self.r, self.spread = d, n_clusters, intrinsic, spread
+
+    def draw(self, n, seed, chunk=50_000):
+        rng = np.random.default_rng(seed); X = np.empty((n, self.d), np.float32)
+        for s in range(0, n, chunk):
+            m = min(chunk, n - s); lab = rng.integers(0, self.k, m)
+            z = rng.standard_normal((m, self.r), dtype=np.float32) * (self.spread / np.sqrt(self.r))
+            noise = np.einsum("ni,nid->nd", z, self.B[lab]) * np.sqrt(self.d)
+            noise += rng.standard_normal((m, self.d), dtype=np.float32) * (0.1 * self.spread / np.sqrt(self.d))
+            X[s:s + m] = unit_rows(self.C[lab] + noise)
+        return X
+
+
+def uniform(n, d, seed, chunk=100_000):
+    rng = np.random.default_rng(seed); X = np.empty((n, d), np.float32)
+    for s in range(0, n, chunk):
+        m = min(chunk, n - s); X[s:s + m] = unit_rows(rng.standard_normal((m, d), dtype=np.float32))
+    return X
+
+
+def time_single(fn, Q, k):
+    t = time.perf_counter()
+    for q in Q: fn(q[None], k)
+    return (time.perf_counter() - t) / len(Q)
+
+
+def build_chunked(X, ids, kind, params, chunk=100_000):
+    "Build through VectorIndex: train/build on the first chunk, then `add` the rest (incremental add), logging progress."
+    t = time.perf_counter()
+    first = len(X) if kind == "ivfpq" else min(chunk, len(X))   # IVF-PQ trains on all of it (FAISS subsamples)
+    idx = VectorIndex.build(X[:first], ids[:first], kind, **params)
+    for s in range(first, len(X), chunk):
+        idx.add(X[s:s + chunk], ids[s:s + chunk])
+        log(f"  {kind}: {s + chunk:,} / {len(X):,} added ({time.perf_counter() - t:.0f}s)")
+    return idx, time.perf_counter() - t
+
+
+def scale_part(args, name, X, Q):
+    k = 10
+    log(f"{name}: exact top-{k} of {len(Q)} queries (blocked scan)")
+    S_true, I_true = exact_search(X, Q, k)
+    Qt = Q[:args.exact_timing_queries]
+    t_exact = time_single(lambda q, kk: numpy_search(X, q, kk), Qt, k)
+    log(f"{name}: exact NumPy scan {t_exact * 1000:.1f} ms/query ({1 / t_exact:.1f} qps, {len(Qt)} queries timed)")
+    rows = [dict(data=name, kind="exact (numpy)", setting="", build_s=0.0, recall10=1.0, ms=t_exact * 1000,
+                 qps=1 / t_exact, speedup=1.0)]
+    ids = np.arange(len(X)).astype(str).tolist()
+    for kind in args.kinds:
+        if kind == "hnsw":
+            params, sweep, knob = dict(M=args.hnsw_m, efConstruction=args.ef_construction, efSearch=64), args.ef_search, "efSearch"
+        else:
+            nlist = args.nlist or int(round(np.sqrt(len(X))))
+            params, sweep, knob = dict(nlist=nlist, refine="flat", k_factor=args.k_factor), args.nprobe, "nprobe"
+        log(f"{name}: building {kind} {params}")
+        idx, build = build_chunked(X, ids, kind, params)
+        log(f"{name}: {kind} built in {build:.0f}s")
+        for v in sweep:
+            idx.params[knob] = v
+            _, I = idx.search_rows(Q, k)
+            rec = _recall(I_true, S_true, I, X, Q, k)
+            t = time_single(idx.search_rows, Q[:args.timing_queries], k)
+            setting = f"{knob}={v}" + (f" k_factor={idx.params['k_factor']}" if kind == "ivfpq" else "")
+            rows.append(dict(data=name, kind=kind, setting=setting, build_s=build, recall10=rec, ms=t * 1000, qps=1 / t,
+                             speedup=t_exact / t))
+            log(f"  {kind} {setting}: recall@10 {rec:.3f}, {t * 1000:.2f} ms/query, {t_exact / t:.0f}x exact")
+        if kind == "ivfpq":   # PQ codes alone (no exact re-ranking of candidates): k_factor 1
+            idx.params.update(k_factor=1, nprobe=sweep[-1])
+            _, I = idx.search_rows(Q, k); rec = _recall(I_true, S_true, I, X, Q, k)
+            t = time_single(idx.search_rows, Q[:args.timing_queries], k)
+            rows.append(dict(data=name, kind=kind, setting=f"nprobe={sweep[-1]} codes only", build_s=build, recall10=rec,
+                             ms=t * 1000, qps=1 / t, speedup=t_exact / t))
+            log(f"  {kind} codes only: recall@10 {rec:.3f}")
+        del idx; gc.collect()
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--n", type=int, default=1_000_000, help="synthetic vectors (part B)")
+    p.add_argument("--d", type=int, default=512)
+    p.add_argument("--clusters", type=int, default=4096)
+    p.add_argument("--queries", type=int, default=1000, help="queries for recall (part B)")
+    p.add_argument("--timing-queries", type=int, default=300, help="queries timed one at a time per index setting")
+    p.add_argument("--exact-timing-queries", type=int, default=20, help="queries timed with the NumPy scan")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--kinds", nargs="+", default=["ivfpq", "hnsw"])
+    p.add_argument("--datasets", nargs="+", default=["clustered", "uniform"])
+    p.add_argument("--hnsw-m", type=int, default=16)
+    p.add_argument("--ef-construction", type=int, default=40)
+    p.add_argument("--ef-search", type=int, nargs="+", default=[16, 32, 64, 128, 256])
+    p.add_argument("--nlist", type=int, default=None, help="IVF cells (default sqrt(N))")
+    p.add_argument("--nprobe", type=int, nargs="+", default=[4, 8, 16, 32, 64])
+    p.add_argument("--k-factor", type=int, default=8)
+    p.add_argument("--skip-catalogue", action="store_true")
+    p.add_argument("--skip-scale", action="store_true")
+    p.add_argument("--random", action="store_true", help="part A on random unit vectors instead of the catalogue")
+    p.add_argument("--random-dim", type=int, default=512)
+    p.add_argument("--catalogue-queries", type=int, default=300)
+    p.add_argument("--encoder", default="weightfree")
+    args = p.parse_args(argv)
+    faiss.omp_set_num_threads(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    t0 = time.perf_counter()
+    if not args.skip_catalogue: catalogue_part(args)
+    if args.skip_scale: return
+    rows = []
+    for name in args.datasets:
+        log(f"drawing {args.n:,} {name} vectors of dimension {args.d}")
+        if name == "clustered":
+            mix = Mixture(args.d, args.clusters)
+            X, Q = mix.draw(args.n, seed=1), mix.draw(args.queries, seed=2)
+        else:
+            X, Q = uniform(args.n, args.d, seed=1), uniform(args.queries, args.d, seed=2)
+        label = f"{name} {args.n // 1000}k" if args.n < 1_000_000 else f"{name} {args.n / 1e6:g}M"
+        rows += scale_part(args, label, X, Q)
+        del X; gc.collect()
+    tab = pd.DataFrame(rows)
+    print(f"\nPart B: {args.n:,} x {args.d} unit vectors, {args.queries} queries, recall@10 vs exact, single-query "
+          f"latency on {args.threads} threads (exact qps from {args.exact_timing_queries} queries)")
+    print(tab.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    ok = tab[(tab.kind != "exact (numpy)") & (tab.recall10 >= 0.95) & (tab.speedup >= 50)]
+    for name in tab.data.unique():
+        hit = ok[ok.data == name]
+        print(f"goal recall@10 >= 0.95 at >= 50x exact qps on {name}: " +
+              ("met by " + "; ".join(f"{r.kind} {r.setting} ({r.recall10:.3f}, {r.speedup:.0f}x)" for r in hit.itertuples())
+               if len(hit) else "NOT met"))
+    print(f"total {time.perf_counter() - t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
