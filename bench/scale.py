@@ -20,7 +20,7 @@ brute-force scan of the same memmap.
 
 Defaults take about 10 minutes on 2 cores and need ~5 GB of free disk (2M x 512 x 4 B = 4.1 GB of vectors).
 """
-import argparse, os, resource, shutil, sys, tempfile, time
+import argparse, os, resource, shutil, signal, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import faiss
@@ -91,7 +91,7 @@ def main(argv=None):
     ap.add_argument("--clusters", type=int, default=2000, help="mixture components of the synthetic vectors")
     ap.add_argument("--nq", type=int, default=500, help="queries")
     ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--nlist", type=int, default=None, help="IVF cells (default: 4 sqrt(n) rounded to a power of 2)")
+    ap.add_argument("--nlist", type=int, default=None, help="IVF cells (default: sqrt(n) rounded to a power of 2)")
     ap.add_argument("--m", type=int, default=64, help="PQ sub-quantisers (bytes per vector at 8 bits)")
     ap.add_argument("--train", type=int, default=None, help="training sample (default: 40 per IVF cell)")
     ap.add_argument("--shard", type=int, default=500_000, help="vectors per shard")
@@ -100,13 +100,14 @@ def main(argv=None):
     ap.add_argument("--dir", default=None, help="working folder (default: a temporary one, removed at the end)")
     ap.add_argument("--keep", action="store_true", help="keep the working folder")
     a = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))   # so the working files are still removed
     work = Path(a.dir) if a.dir else Path(tempfile.mkdtemp(prefix="vprec-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(work).free
     need = a.n * a.d * 4 * 1.15 + a.n * (a.m + 8) * 2
     if free < need: sys.exit(f"{work}: {free/1e9:.1f} GB free, the benchmark needs about {need/1e9:.1f} GB; use --n or --dir")
     faiss.omp_set_num_threads(os.cpu_count() or 1)
-    nlist = a.nlist or int(2 ** round(np.log2(4 * np.sqrt(a.n))))
+    nlist = a.nlist or int(2 ** round(np.log2(np.sqrt(a.n))))
     vec_gb = a.n * a.d * 4 / 1e9
     print(f"{a.n:,} x {a.d}-d float32 vectors ({vec_gb:.2f} GB), mixture of {a.clusters} clusters; IVF{nlist},PQ{a.m} "
           f"(inner product); {os.cpu_count()} cores, faiss {faiss.__version__}; work dir {work}")

@@ -36,10 +36,15 @@ def find_nbs(nbs=None  # folder of stage notebooks; None: the project's `nbs/` b
         raise FileNotFoundError(f"no stage notebooks (00_*.ipynb ... 06_*.ipynb) in {nbs}: {hint}")
     return nbs
 
-def stage_notebooks(nbs  # folder of stage notebooks
+def stage_notebooks(nbs,        # folder of stage notebooks
+                    stages=None  # names of the stages wanted (e.g. ["00_catalogue", "06_evaluate"]); None: all
                    ) -> list[Path]:
     "The stage notebooks of a run in the order they run: `00_*` to `06_*`, sorted by name."
-    return sorted(p for p in Path(nbs).iterdir() if STAGE_RE.match(p.name))
+    found = sorted(p for p in Path(nbs).iterdir() if STAGE_RE.match(p.name))
+    if stages is None: return found
+    missing = [s for s in stages if not any(p.stem == Path(s).stem for p in found)]
+    if missing: raise ValueError(f"unknown stage(s) {', '.join(missing)}; the stages in {nbs}: {', '.join(p.stem for p in found)}")
+    return [p for p in found if p.stem in {Path(s).stem for s in stages}]
 
 # %% ../nbs/08_sweep.ipynb #sweep-010
 def notebook_parameters(path  # a notebook with a cell tagged `parameters`
@@ -253,11 +258,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     import papermill as pm, nbformat
     t_run = time.time()
     nbs = find_nbs(nbs)
-    notebooks = stage_notebooks(nbs)
-    if stages is not None:
-        missing = [s for s in stages if not any(p.stem == Path(s).stem for p in notebooks)]
-        if missing: raise ValueError(f"unknown stage(s) {', '.join(missing)}; the stages in {nbs}: {', '.join(p.stem for p in notebooks)}")
-        notebooks = [p for p in notebooks if p.stem in {Path(s).stem for s in stages}]
+    notebooks = stage_notebooks(nbs, stages)
     declared = {p.name: notebook_parameters(p) for p in notebooks}
     params = {k: _as_path_if_exists(v) for k, v in (params or {}).items()}
     check_params(params, declared)
@@ -313,15 +314,15 @@ def finished(run_dir,  # a run folder
     strip = lambda d: json.loads(json.dumps({k: v for k, v in d.items() if k != "run_dir"}, default=str))
     return rec.get("status") == "ok" and strip(rec.get("params", {})) == strip(params)
 
-def _run_task(run_dir, params, nbs, threads):
+def _run_task(run_dir, params, nbs, threads, stages=None):
     "Run one sweep task in a worker process of its own; return (status, error, seconds)."
     t0 = time.time(); Path(run_dir).mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "IN_TEST"}
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_MAX_THREADS"): env.setdefault(k, str(threads))
     code = ("import json, sys\nfrom vprec.sweep import run\n"
-            "run(out=sys.argv[1], params=json.loads(sys.argv[2]), nbs=sys.argv[3], progress=False)")
+            "run(out=sys.argv[1], params=json.loads(sys.argv[2]), nbs=sys.argv[3], progress=False, stages=json.loads(sys.argv[4]))")
     with open(Path(run_dir)/"run.log", "w") as log:
-        r = subprocess.run([sys.executable, "-c", code, str(run_dir), json.dumps(params), str(nbs)],
+        r = subprocess.run([sys.executable, "-c", code, str(run_dir), json.dumps(params), str(nbs), json.dumps(stages)],
                            stdout=log, stderr=subprocess.STDOUT, env=env)
     if r.returncode == 0: return "ok", None, time.time() - t0
     err = None
@@ -339,7 +340,8 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
           workers=1,     # runs at a time, each in a worker process of its own
           grid=None,     # further axes: parameter name -> list of values, e.g. {"encoder": ["weightfree", "pixels"]}
           nbs=None,      # folder of the stage notebooks; None: the project's nbs/
-          progress=True  # show a progress bar over the runs
+          progress=True, # show a progress bar over the runs
+          stages=None    # stages of each run (e.g. leave out EDA and clusters); None: all of 00-06
          ) -> pd.DataFrame:
     "Run a grid of independent runs in parallel worker processes, skipping finished ones; one row per run."
     out = Path(out).expanduser().resolve(); nbs = find_nbs(nbs)
@@ -348,7 +350,8 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
     clash = sorted(set(axes) & set(base))
     if clash: raise ValueError(f"parameter(s) {', '.join(clash)} given both as a fixed value and as a sweep axis; give each once")
     if not all(axes.values()): raise ValueError(f"empty sweep axis: {[k for k, v in axes.items() if not v]}; give at least one value each")
-    declared = {p.name: notebook_parameters(p) for p in stage_notebooks(nbs)}
+    notebooks = stage_notebooks(nbs, stages)
+    declared = {p.name: notebook_parameters(p) for p in notebooks}
     check_params({**base, **axes}, declared)
     defaults = {k: _as_path_if_exists(v, base=nbs) for d in declared.values() for k, v in d.items()}
     tasks = []
@@ -358,7 +361,7 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
     names = [t[0].name for t in tasks]
     if len(set(names)) < len(names): raise ValueError(f"two runs of the grid share a folder name: {sorted(n for n in names if names.count(n) > 1)[:3]}")
     (out/"runs").mkdir(parents=True, exist_ok=True)
-    _write_json(out/"sweep.json", dict(axes=axes, params=base, nbs=str(nbs), workers=workers, created=_now()))
+    _write_json(out/"sweep.json", dict(axes=axes, params=base, nbs=str(nbs), stages=stages, workers=workers, created=_now()))
     rows, todo = [], []
     for run_dir, p, setting in tasks:
         if finished(run_dir, p): rows.append(dict(run=run_dir.name, **setting, status="done earlier", error=None, seconds=0.0))
@@ -366,7 +369,7 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     bar = tqdm(total=len(tasks), initial=len(rows), desc="vprec sweep", unit="run", disable=not progress)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-        futs = {ex.submit(_run_task, run_dir, p, nbs, threads): (run_dir, setting) for run_dir, p, setting in todo}
+        futs = {ex.submit(_run_task, run_dir, p, nbs, threads, stages): (run_dir, setting) for run_dir, p, setting in todo}
         for f in as_completed(futs):
             run_dir, setting = futs[f]
             status, err, secs = f.result()
