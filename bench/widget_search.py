@@ -29,7 +29,7 @@ def run_folder(args) -> Path:
     "The run folder to measure: --run, else issue 4's bench folder, else one built here."
     if args.run: return Path(args.run)
     for d in (ROOT / "runs" / "bench-myntra9k", ROOT / "runs" / "bench-widget-myntra9k"):
-        if (d / "catalogue.parquet").exists() and (d / "embeddings" / "latest").exists(): return d
+        if (d / "catalogue.parquet").exists() and (d / "embeddings" / "tfidf-title.json").exists(): return d
     src = ROOT.parent / "shared" / "data" / "fashion-myntra-9k"
     if not src.exists(): sys.exit(f"no run folder given and {src} is absent: pass --run DIR")
     from vprec.catalogue import catalogue_stage
@@ -37,7 +37,8 @@ def run_folder(args) -> Path:
     d = ROOT / "runs" / "bench-widget-myntra9k"
     log(f"building {d} from {src} with encoder {args.encoder} (once)")
     if not (d / "catalogue.parquet").exists(): catalogue_stage(src, d)
-    embed_catalogue(d, encoder=args.encoder)
+    embed_catalogue(d, encoder="tfidf-title")   # title text vectors, as a full run makes them
+    embed_catalogue(d, encoder=args.encoder)    # then the image embeddings (embeddings/latest)
     return d
 
 

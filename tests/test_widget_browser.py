@@ -203,6 +203,7 @@ def run_dir(tmp_path_factory):
     from vprec.encoders import embed_catalogue
     rd = tmp_path_factory.mktemp("run")
     catalogue_stage(ROOT / "data", rd)
+    embed_catalogue(rd, encoder="tfidf-title", progress=False)   # title text vectors, as a full run makes them
     embed_catalogue(rd, encoder=os.environ.get("VPREC_BROWSER_ENCODER", "pixels"), progress=False)
     return rd
 

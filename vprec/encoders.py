@@ -908,8 +908,8 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet
     cal = calibrate_dedup(enc, X, [keys[i] for i in rows], [items[i] for i in rows]) if calibrate else \
         {"dedup_threshold": float(getattr(enc, "default_dedup", 0.985)), "method": "default (calibration off)"}
     state_files = []
-    if enc.needs_fit:
-        st = enc.state()
+    st = enc.state() if callable(getattr(enc, "state", None)) else {}
+    if st:                                                    # fitted statistics (or a config) to rebuild the encoder
         arrays = {k: np.asarray(v) for k, v in st.items() if isinstance(v, np.ndarray)}
         _save_npz(out_dir / f"{enc.name}.state.npz", **arrays)
         _save_json(out_dir / f"{enc.name}.state.json", {k: v for k, v in st.items() if k not in arrays})

@@ -117,11 +117,13 @@ def kernel_name(name="python3"  # the kernel papermill would use
 # %% ../nbs/08_sweep.ipynb #sweep-019
 class StageError(RuntimeError):
     "A stage notebook failed: which one, in which cell, with which error, and where its executed copy is."
-    def __init__(self, notebook, cell, ename, evalue, executed):
+    def __init__(self, notebook, cell, ename, evalue, executed, source=""):
         self.notebook, self.cell, self.ename, self.evalue, self.executed = notebook, cell, ename, evalue, executed
         first = (str(evalue).strip().splitlines() or [""])[0][:300]
+        code = next((l.strip() for l in str(source).splitlines() if l.strip() and not l.startswith("#|")), "")[:80]
         super().__init__(f"stage {notebook} failed in cell {cell}: {ename}: {first} "
-                         f"(the executed notebook with the traceback: {executed})")
+                         + (f"(the cell begins `{code}`; " if code else "(")
+                         + f"the executed notebook with the traceback: {executed})")
 
 def _leave_out_flagged(nb, flags=("slow", "browser")):
     "Blank the code cells that carry one of the nbdev test `flags` or `#| eval: false`, and those that run `nbdev_export`."
@@ -288,7 +290,8 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
                                     progress_bar=False, log_output=log_output, start_timeout=300, execution_timeout=timeout,
                                     extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no start-up chatter on stderr
         except Exception as e:
-            if isinstance(e, pm.PapermillExecutionError): err = StageError(p.name, _source_cell(nb, e.cell_index), e.ename, e.evalue, target)
+            if isinstance(e, pm.PapermillExecutionError):
+                err = StageError(p.name, _source_cell(nb, e.cell_index), e.ename, e.evalue, target, e.source)
             else: err = StageError(p.name, None, type(e).__name__, str(e), target)
             rec["stages"].append({**stage, "status": "failed", "seconds": round(time.time() - t0, 1), "error": str(err)})
             rec.update(status="failed", error=str(err), finished=_now(), seconds=round(time.time() - t_run, 1))
