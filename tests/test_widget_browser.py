@@ -168,7 +168,6 @@ def drive_widget(page, shots, product_id, text="blue shirt", timeout=90_000):
     tip = card.locator("img").get_attribute("title") or ""
     assert "\n" in tip and "id " in tip, f"the card's tooltip should hold the explanation, got {tip!r}"
     target = tip.split("\nid ")[1].split()[0]
-    print("more like this:", repr(tip[:80]), target)
     card.locator("button").click()
     page.wait_for_function("(pid) => document.querySelector('.vprec-query').innerText.includes('id ' + pid)",
                            arg=target, timeout=timeout)

@@ -510,6 +510,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/vprec', 'doc_host': 'https
                                   'vprec.weightfree.unit': ('weightfree.html#unit', 'vprec/weightfree.py')},
             'vprec.widget': { 'vprec.widget.App': ('widget.html#app', 'vprec/widget.py'),
                               'vprec.widget.App.__init__': ('widget.html#app.__init__', 'vprec/widget.py'),
+                              'vprec.widget.App.__repr__': ('widget.html#app.__repr__', 'vprec/widget.py'),
                               'vprec.widget.App._default_dedup': ('widget.html#app._default_dedup', 'vprec/widget.py'),
                               'vprec.widget.App._liked_widget': ('widget.html#app._liked_widget', 'vprec/widget.py'),
                               'vprec.widget.App._picker_changed': ('widget.html#app._picker_changed', 'vprec/widget.py'),
