@@ -203,6 +203,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/vprec', 'doc_host': 'https
                                 'vprec.encoders.TimmEncoder.preprocess': ('encoders.html#timmencoder.preprocess', 'vprec/encoders.py'),
                                 'vprec.encoders.TimmEncoder.preprocessor': ('encoders.html#timmencoder.preprocessor', 'vprec/encoders.py'),
                                 'vprec.encoders.TimmEncoder.spec': ('encoders.html#timmencoder.spec', 'vprec/encoders.py'),
+                                'vprec.encoders.WeightsUnavailable': ('encoders.html#weightsunavailable', 'vprec/encoders.py'),
                                 'vprec.encoders._Decode': ('encoders.html#_decode', 'vprec/encoders.py'),
                                 'vprec.encoders._Decode.__getitem__': ('encoders.html#_decode.__getitem__', 'vprec/encoders.py'),
                                 'vprec.encoders._Decode.__init__': ('encoders.html#_decode.__init__', 'vprec/encoders.py'),

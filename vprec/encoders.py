@@ -24,9 +24,9 @@ from tqdm.auto import tqdm
 __all__ = ['OFFLINE_VARS', 'ENCODERS_VERSION', 'CLIP_DEFAULT', 'CLIP_TEMPLATE', 'CLIP_TEMPLATES', 'CLIP_HUB', 'CAT_COLUMNS',
            'ensure_offline', 'resolve_device', 'l2n', 'fingerprint_key', 'read_rgb', 'Encoder', 'stack_batch',
            'default_workers', 'embed_images', 'PixelEncoder', 'clip_model_name', 'clip_slug', 'file_id',
-           'ClipPreprocess', 'ClipEncoder', 'TimmEncoder', 'normalize_title', 'TfidfTitleEncoder', 'parse_encoder_name',
-           'clip_candidates', 'auto_encoder', 'get_encoder', 'Embeddings', 'EmbeddingCache', 'calibrate_dedup',
-           'embed_catalogue', 'load_embeddings', 'load_state', 'load_encoder']
+           'WeightsUnavailable', 'ClipPreprocess', 'ClipEncoder', 'TimmEncoder', 'normalize_title', 'TfidfTitleEncoder',
+           'parse_encoder_name', 'clip_candidates', 'auto_encoder', 'get_encoder', 'Embeddings', 'EmbeddingCache',
+           'calibrate_dedup', 'embed_catalogue', 'load_embeddings', 'load_state', 'load_encoder']
 
 # %% ../nbs/02_encoders.ipynb #enc006
 ENCODERS_VERSION = "1"  # bump when an encoder's numbers change for the same weights and images (invalidates caches)
@@ -307,6 +307,9 @@ def _hf_cached(hub:str) -> str|None:
         if isinstance(p, str): return p
     return None
 
+class WeightsUnavailable(ValueError, RuntimeError):
+    "Model weights could not be loaded; the message says what was tried and how to fix it (a ValueError for the CLI)."
+
 def _describe(tf) -> str: return re.sub(r"\s+", " ", repr(tf)).strip()
 
 class ClipPreprocess:
@@ -374,7 +377,7 @@ class ClipEncoder(Encoder):
                         self.model_name, pretrained=None if model.startswith(_SCHEMAS) else (str(pretrained) if pretrained else None),
                         device="cpu", require_pretrained=pretrained is not None or model.startswith(_SCHEMAS))
             except Exception as e:
-                raise RuntimeError(self._load_error(e)) from None
+                raise WeightsUnavailable(self._load_error(e)) from None
         self.model = m.to(self.device).eval()
         self._pre = pre
         self._fast = ClipPreprocess.from_cfg(open_clip.get_model_preprocess_cfg(m))   # same numbers as `pre`
@@ -480,7 +483,7 @@ class TimmEncoder(Encoder):
             except Exception as e:
                 hub = getattr(timm.models.get_pretrained_cfg(model), "hf_hub_id", None) if model in timm.list_models() else None
                 tried = f"the checkpoint {path}" if path else f"the Hugging Face cache for {hub}" if hub else f"timm's registry ({model!r} unknown?)"
-                raise RuntimeError(f"timm:{model}: weights could not be loaded (hub offline); tried {tried} "
+                raise WeightsUnavailable(f"timm:{model}: weights could not be loaded (hub offline); tried {tried} "
                                    f"({type(e).__name__}: {str(e)[:200]}). Fix: pass a local checkpoint "
                                    f"(get_encoder('timm:{model}:/path/to/model.safetensors')), fill the Hugging Face "
                                    f"cache on a machine with internet, or pretrained=False for random weights.") from None

@@ -305,7 +305,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     tmp = out/".summary.md.tmp"; tmp.write_text(summary_md(out)); os.replace(tmp, out/"summary.md")
     return out
 
-# %% ../nbs/08_sweep.ipynb #sweep-031
+# %% ../nbs/08_sweep.ipynb #sweep-032
 def finished(run_dir,  # a run folder
              params    # the parameters it should have run with
             ) -> bool:
@@ -388,7 +388,7 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
     if (df.status != "failed").any(): aggregate(out)
     return df
 
-# %% ../nbs/08_sweep.ipynb #sweep-033
+# %% ../nbs/08_sweep.ipynb #sweep-034
 def md_table(df  # a table
             ) -> str:
     "A markdown table of `df`, floats with 3 decimals (no extra dependency)."
@@ -441,7 +441,7 @@ def ci_table(tidy,  # `tidy_metrics` rows
                          ci_lo=lo, ci_hi=hi, baseline=g.baseline.iloc[0], interval="95% t over " + replicate + "s"))
     return pd.DataFrame(rows)
 
-# %% ../nbs/08_sweep.ipynb #sweep-035
+# %% ../nbs/08_sweep.ipynb #sweep-036
 def plot_sweep(table,         # `ci_table` rows
                metrics=None,  # metrics to draw (default: the headline metrics at k=5, no timings)
                x="sample_size"  # the column on the x axis
@@ -493,7 +493,7 @@ def aggregate(out  # a sweep folder
         os.replace(out/"figures"/".sweep-headline.png.tmp.png", out/"figures"/"sweep-headline.png"); plt.close(fig)
     return table
 
-# %% ../nbs/08_sweep.ipynb #sweep-039
+# %% ../nbs/08_sweep.ipynb #sweep-040
 def metrics_diff(a,  # a run folder (or a metrics.json)
                  b,  # another one
                  tol=0.0  # largest absolute difference counted as equal
@@ -508,7 +508,7 @@ def metrics_diff(a,  # a run folder (or a metrics.json)
     diff = (dx > tol).any(axis=1) | (x[cols].isna() != y[cols].isna()).any(axis=1)
     return pd.concat({"a": x.loc[diff, cols], "b": y.loc[diff, cols]}, axis=1)
 
-# %% ../nbs/08_sweep.ipynb #sweep-042
+# %% ../nbs/08_sweep.ipynb #sweep-044
 def ray_embed_images(encoder,         # an encoder (vprec.encoders interface), fitted when it needs fitting
                      images,          # image paths or bytes
                      batch_size=None, # images per forward batch (None: the encoder's default)
