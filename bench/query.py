@@ -52,7 +52,7 @@ def catalogue_part(args):
     else:
         from vprec.catalogue import catalogue_stage
         from vprec.encoders import embed_catalogue, load_embeddings
-        run = ROOT / "runs" / "bench-myntra9k"
+        run = Path(args.run) if args.run else ROOT / "runs" / "bench-myntra9k"
         if not (run / "catalogue.parquet").exists():
             log(f"catalogue of {shared} -> {run}")
             catalogue_stage(shared, run, progress=False)
@@ -200,6 +200,7 @@ def main(argv=None):
     p.add_argument("--random-dim", type=int, default=512)
     p.add_argument("--catalogue-queries", type=int, default=300)
     p.add_argument("--encoder", default="weightfree")
+    p.add_argument("--run", default=None, help="run folder of the 9.6k catalogue (default runs/bench-myntra9k, made when missing)")
     args = p.parse_args(argv)
     faiss.omp_set_num_threads(args.threads)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
