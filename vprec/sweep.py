@@ -379,7 +379,8 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
             rows.append(dict(run=run_dir.name, **setting, status=status, error=err, seconds=round(secs, 1)))
             bar.update(1)
     bar.close()
-    df = pd.DataFrame(rows).sort_values(list(axes), key=lambda s: s.astype(str)).reset_index(drop=True)
+    order = lambda col: col.map(lambda v: (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v)))
+    df = pd.DataFrame(rows).sort_values(list(axes), key=order).reset_index(drop=True)
     tmp = out/".sweep.csv.tmp"; df.to_csv(tmp, index=False); os.replace(tmp, out/"sweep.csv")
     failed = df[df.status == "failed"]
     for r in failed.itertuples(): print(f"run {r.run} failed: {r.error} (log: {out/'runs'/r.run/'run.log'})", file=sys.stderr)
