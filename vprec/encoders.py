@@ -358,7 +358,8 @@ class ClipEncoder(Encoder):
                  seed:int=0, # seed of random weights (pretrained=None)
                 ):
         ensure_offline()
-        import open_clip; torch = _torch()
+        import open_clip
+        torch = _torch()
         self.open_clip_version = open_clip.__version__
         if model.startswith(_SCHEMAS): pretrained = None if pretrained in (None, "none", "random") else pretrained
         self.model_arg, self.pretrained, self.seed = model, pretrained, seed
@@ -468,7 +469,8 @@ class TimmEncoder(Encoder):
                  seed:int=0, # seed of random weights
                 ):
         ensure_offline()
-        import timm; torch = _torch()
+        import timm
+        torch = _torch()
         self.timm_version = timm.__version__
         self.model_arg, self.pretrained, self.seed = model, pretrained, seed
         self.device = resolve_device(device)
