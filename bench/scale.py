@@ -48,24 +48,8 @@ def unit(X):
     X = np.asarray(X, np.float32)
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
-class Mixture:
-    """Unit vectors from a mixture of `clusters` centres, each cluster's spread living in a few directions of
-    its own (as real embeddings do: bench/query.py's model), drawn chunk by chunk."""
-    def __init__(self, d=512, clusters=2000, intrinsic=8, spread=0.6, seed=0):
-        rng = np.random.default_rng(seed)
-        self.d, self.k, self.spread = d, clusters, spread
-        self.C = unit(rng.standard_normal((clusters, d), dtype=np.float32))
-        self.B = rng.standard_normal((clusters, intrinsic, d), dtype=np.float32) / np.sqrt(intrinsic)
-    def draw(self, n, seed):
-        rng = np.random.default_rng(seed)
-        lab = rng.integers(0, self.k, n)
-        z = rng.standard_normal((n, self.B.shape[1]), dtype=np.float32) * self.spread
-        order = np.argsort(lab, kind="stable"); bounds = np.searchsorted(lab[order], np.arange(self.k + 1))
-        X = np.empty((n, self.d), np.float32)
-        for c in range(self.k):                                # per cluster: its centre plus its own low-dimensional spread
-            rows = order[bounds[c]:bounds[c + 1]]
-            if len(rows): X[rows] = self.C[c] + z[rows] @ self.B[c]
-        return unit(X)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from query import Mixture   # the same synthetic embeddings as bench/query.py (clusters with a low-dimensional spread)
 
 def exact_topk(X, Q, k, chunk=100_000):
     "Exact inner-product top-k of Q over the memmap X, one chunk in memory at a time."

@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     n.add_argument("--nbs", default=None, help="the folder of stage notebooks (default: the project's nbs/)")
     n.add_argument("--stages", nargs="+", default=None, help="run only these stage notebooks, e.g. 00_catalogue 06_evaluate")
+    n.add_argument("--tests", action="store_true", help="also run each chapter's tests on its toy fixtures (nbdev-test runs them)")
 
     s = sub.add_parser("sweep", help="a grid of runs over seeds, sample sizes and parameters")
     s.add_argument("--out", required=True)
@@ -193,7 +194,7 @@ def cmd_evaluate(a):
 
 def cmd_run(a):
     from vprec.sweep import run
-    print(f"run folder: {run(out=a.out, params=_params(a.p), nbs=a.nbs, stages=a.stages)}")
+    print(f"run folder: {run(out=a.out, params=_params(a.p), nbs=a.nbs, stages=a.stages, tests=a.tests)}")
 
 def cmd_sweep(a):
     from vprec.sweep import sweep

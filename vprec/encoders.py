@@ -859,8 +859,9 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet
                     num_workers:int|None=None, # decoding workers; None: `default_workers`
                     cache_dir=None, # where the cache lives; None: run_dir/embeddings/cache
                     calibrate:bool=True, # calibrate the near-duplicate threshold
+                    set_latest:bool=True, # point embeddings/latest at these embeddings
                    ) -> Embeddings:
-    "Embed every product of run_dir/catalogue.parquet; write embeddings/<slug>.npy|.json|.state.* and `latest`."
+    "Embed every product of run_dir/catalogue.parquet; write embeddings/<slug>.npy|.json|.state.* and (`set_latest`) `latest`."
     run_dir = Path(run_dir); out_dir = run_dir / "embeddings"
     df = _catalogue_df(run_dir)
     requested = encoder if isinstance(encoder, str) else getattr(encoder, "name", str(encoder))
@@ -932,7 +933,7 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet
             "versions": _versions(), "ids": kept}
     _save_npy(out_dir / f"{enc.name}.npy", X)
     _save_json(out_dir / f"{enc.name}.json", meta)
-    _atomic(out_dir / "latest", lambda t: Path(t).write_text(enc.name + "\n"))
+    if set_latest: _atomic(out_dir / "latest", lambda t: Path(t).write_text(enc.name + "\n"))
     if problems:
         print(f"{len(problems)} of {n} products could not be embedded and were left out "
               f"(first: {problems[0]['item']}: {problems[0]['problem']}); see embeddings/{enc.name}.json 'problems'")

@@ -19,11 +19,11 @@ __all__ = ['LABEL_HIERARCHY', 'pad_results', 'precision_at_k', 'macro_precision_
            'ild_at_k', 'spread_at_k', 'random_precision', 'random_macro_precision', 'random_spread', 'random_ild',
            'random_baseline', 'bootstrap_ci', 'macro_bootstrap_ci', 'image_fingerprint', 'near_duplicate_pairs',
            'image_groups', 'catalogue_groups', 'group_split', 'random_gallery_pmf', 'random_gallery_rounds',
-           'RandomGallery', 'Eye', 'simulate_shopper', 'summarize_rounds', 'exact_search', 'parent_label',
-           'score_results', 'baseline_metrics', 'evaluate_vectors', 'hybrid_vectors', 'one_hot', 'label_words',
-           'mask_label_words', 'title_leak', 'pca_curve', 'HeldOut', 'refit_vectors', 'held_out', 'evaluate_run',
-           'without_timings', 'format_metrics', 'session_factory', 'recommender_from_vectors', 'split_run',
-           'run_vectors', 'compare_encoders', 'mmr_curve', 'ensure_encoders']
+           'RandomGallery', 'Eye', 'simulate_shopper', 'summarize_rounds', 'top_rows', 'parent_label', 'score_results',
+           'baseline_metrics', 'evaluate_vectors', 'hybrid_vectors', 'one_hot', 'label_words', 'mask_label_words',
+           'title_leak', 'pca_curve', 'HeldOut', 'refit_vectors', 'held_out', 'evaluate_run', 'without_timings',
+           'format_metrics', 'session_factory', 'recommender_from_vectors', 'split_run', 'run_vectors',
+           'compare_encoders', 'mmr_curve', 'ensure_encoders']
 
 # %% ../nbs/06_evaluate.ipynb #fa8240db
 def pad_results(results, # one list of result labels (or ids) per query
@@ -444,19 +444,13 @@ def summarize_rounds(df:pd.DataFrame, # output of `simulate_shopper`
     return out
 
 # %% ../nbs/06_evaluate.ipynb #51284a8b
-def exact_search(X:np.ndarray, # (n, d) index vectors
-                 Q:np.ndarray, # (nq, d) query vectors
-                 k:int, # results per query
-                 chunk:int=1024, # queries per block
-                ) -> np.ndarray:
-    "Row numbers (nq, k) of the k most similar index rows for each query (inner product, best first)."
-    k = min(k, len(X)); out = np.empty((len(Q), k), dtype=np.int64)
-    for s in range(0, len(Q), chunk):
-        S = Q[s:s+chunk] @ X.T
-        part = np.argpartition(-S, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(S, part, 1), axis=1, kind="stable")
-        out[s:s+chunk] = np.take_along_axis(part, order, 1)
-    return out
+def top_rows(X:np.ndarray, # (n, d) index vectors
+             Q:np.ndarray, # (nq, d) query vectors
+             k:int, # results per query
+            ) -> np.ndarray:
+    "Row numbers (nq, min(k, n)) of the k most similar index rows for each query, best first (`vprec.index.exact_search`)."
+    from vprec.index import exact_search
+    return exact_search(X, Q, min(k, len(X)))[1]
 
 # %% ../nbs/06_evaluate.ipynb #11ed585f
 LABEL_HIERARCHY = ["masterCategory", "subCategory", "articleType"]  # the fashion catalogue's, when meta has none
@@ -551,7 +545,7 @@ def evaluate_vectors(X_index:np.ndarray, # (n, d) vectors of the index part
                     ) -> dict:
     "Retrieve, score every metric at every k with CIs, time single queries and add the exact baseline."
     kmax = max(ks)
-    search = search or (lambda Q, k: exact_search(X_index, Q, k))
+    search = search or (lambda Q, k: top_rows(X_index, Q, k))
     idx = np.asarray(search(X_query, kmax))
     metrics = score_results(idx, index_df, query_df, label, ks, X_index, parent, colour, n_boot, seed)
     if n_latency:
@@ -630,7 +624,7 @@ def pca_curve(X_index:np.ndarray, # index vectors
             A = (A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-12)).astype(np.float32)
             B = (B / np.maximum(np.linalg.norm(B, axis=1, keepdims=True), 1e-12)).astype(np.float32)
             var = float(cum[d - 1])
-        p = precision_at_k(query_df[label].to_numpy(dtype=object), _labels_at(index_df[label], exact_search(A, B, k)), k, per_query=True)
+        p = precision_at_k(query_df[label].to_numpy(dtype=object), _labels_at(index_df[label], top_rows(A, B, k)), k, per_query=True)
         lo, hi = bootstrap_ci(p, n_boot=n_boot, seed=seed)
         rows.append({"dims": d, "variance": var, f"precision@{k}": p.mean(), "ci_lo": lo, "ci_hi": hi})
     return pd.DataFrame(rows)
@@ -957,8 +951,6 @@ def ensure_encoders(run_dir, # run folder
         if source is None: raise FileNotFoundError(f"{run_dir} has no catalogue.parquet; run `vprec catalogue SOURCE --out {run_dir}`")
         from vprec.catalogue import catalogue_stage
         catalogue_stage(source, run_dir, sample_size=sample_size, seed=seed, progress=progress)
-    latest = run_dir / "embeddings" / "latest"
-    before = latest.read_text() if latest.exists() else None
     slugs = []
     for e in encoders:
         if e == "auto":
@@ -966,7 +958,5 @@ def ensure_encoders(run_dir, # run folder
             e = auto_encoder(verbose=False)
         try: slugs.append(load_embeddings(run_dir, e if isinstance(e, str) else e.name).encoder)
         except (FileNotFoundError, ValueError):
-            slugs.append(embed_catalogue(run_dir, e, progress=progress).encoder)
-    if before is not None and latest.read_text() != before:
-        tmp = latest.with_name(f".latest.{os.getpid()}.tmp"); tmp.write_text(before); os.replace(tmp, latest)
+            slugs.append(embed_catalogue(run_dir, e, progress=progress, set_latest=False).encoder)
     return list(dict.fromkeys(slugs))

@@ -43,7 +43,7 @@ def clustered_vectors(n:int,           # number of vectors
         noise = rng.standard_normal((n, d), dtype=np.float32) * (spread / np.sqrt(d))
     else:
         B = rng.standard_normal((n_clusters, intrinsic, d), dtype=np.float32) / np.sqrt(d)
-        z = rng.standard_normal((n, intrinsic), dtype=np.float32) * (spread / np.sqrt(intrinsic)) * np.sqrt(d)
+        z = rng.standard_normal((n, intrinsic), dtype=np.float32) * (spread / np.sqrt(intrinsic))   # noise norm ~spread
         noise = np.einsum('ni,nid->nd', z, B[lab]) + rng.standard_normal((n, d), dtype=np.float32) * (0.1 * spread / np.sqrt(d))
     return unit_rows(C[lab] + noise).astype(dtype)
 
@@ -386,7 +386,7 @@ def ensure_embeddings(run_dir,          # run folder
                       seed:int=0        # seed for the catalogue stage
                      ):
     "Load a run's embeddings, creating the catalogue and the embeddings through their stages when missing."
-    from vprec.encoders import load_embeddings, embed_catalogue
+    from vprec.encoders import load_embeddings, load_encoder, embed_catalogue
     run_dir = Path(run_dir)
     if not (run_dir / "catalogue.parquet").exists():
         if source is None: raise FileNotFoundError(f"{run_dir} has no catalogue.parquet; run `vprec catalogue SOURCE --out {run_dir}`")
@@ -402,7 +402,11 @@ def ensure_embeddings(run_dir,          # run folder
     for slug in slugs:
         try: meta = json.loads((d / f"{slug}.json").read_text())
         except (OSError, ValueError): continue
-        if meta.get("modality", "image") == "image" and slug != "pixels": return load_embeddings(run_dir, slug)
+        if meta.get("modality", "image") != "image" or slug == "pixels": continue
+        if meta.get("state"):   # a fitted encoder: embeddings made by an older version of it are made again
+            try: load_encoder(run_dir, slug)
+            except ValueError: return embed_catalogue(run_dir, encoder=slug, progress=False)
+        return load_embeddings(run_dir, slug)
     if "pixels" in slugs:   # the raw-pixel baseline only when "auto" would choose it again
         from vprec.encoders import auto_encoder
         if auto_encoder(verbose=False).name == "pixels": return load_embeddings(run_dir, "pixels")

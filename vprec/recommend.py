@@ -17,9 +17,9 @@ import pandas as pd
 from .index import VectorIndex, unit_rows, embeddings_fingerprint, load_index, index_path, saved_indexes
 
 # %% auto #0
-__all__ = ['EXPLAIN', 'BYTES_COLS', 'DEFAULT_DEDUP', 'WEIGHT_KEYS', 'filter_mask', 'rerank', 'TitleTfidf', 'label_cooccurrence',
-           'category_similarity', 'Recommendations', 'results_grid', 'UnknownProduct', 'dedup_threshold', 'Recommender',
-           'fit_title_encoder', 'recommend', 'Session', 'from_run', 'run_encoders', 'add_products']
+__all__ = ['EXPLAIN', 'BYTES_COLS', 'DEFAULT_DEDUP', 'WEIGHT_KEYS', 'filter_mask', 'rerank', 'fit_title_encoder',
+           'label_cooccurrence', 'category_similarity', 'Recommendations', 'results_grid', 'UnknownProduct',
+           'dedup_threshold', 'Recommender', 'recommend', 'Session', 'from_run', 'run_encoders', 'add_products']
 
 # %% ../nbs/05_recommend.ipynb #d2506990
 def filter_mask(df:pd.DataFrame,  # the catalogue's rows
@@ -73,20 +73,11 @@ def rerank(relevance:np.ndarray,  # relevance of each candidate, sorted or not (
     return chosen, scores
 
 # %% ../nbs/05_recommend.ipynb #227da00c
-class TitleTfidf:
-    "Title text encoder fitted in memory (TF-IDF on words, L2-normalised sparse rows) when a run has none saved."
-    name, modality, supports_text, needs_fit, fitted = "tfidf-title", "text", True, True, False
-    def __init__(self, titles=None):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        self.vec = TfidfVectorizer(lowercase=True, sublinear_tf=True, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
-        if titles is not None: self.fit(titles)
-    def fit(self, titles):
-        self.vec.fit([str(t) for t in titles]); self.fitted = True; return self
-    @property
-    def dim(self): return len(self.vec.vocabulary_)
-    def encode_texts(self, texts):
-        "Sparse L2-normalised TF-IDF rows of `texts`."
-        return self.vec.transform([str(t) for t in texts])
+def fit_title_encoder(titles:list # the catalogue's titles
+                     ):
+    "The title text encoder (vprec.encoders' `tfidf-title`) fitted on `titles` in memory."
+    from vprec.encoders import get_encoder
+    return get_encoder("tfidf-title").fit(list(titles))
 
 def _dot(T, q):
     "Cosines of the rows of T (dense or sparse) with one query row q (dense or sparse)."
@@ -314,14 +305,6 @@ def _quiet(f, *a):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore"); return f(*a)
 
-def fit_title_encoder(titles:list # the catalogue's titles
-                     ):
-    "The title text encoder fitted on `titles` in memory: vprec.encoders' tfidf-title when it can fit, else `TitleTfidf`."
-    try:
-        from vprec.encoders import get_encoder
-        return get_encoder("tfidf-title").fit(list(titles))
-    except (ImportError, ValueError):
-        return TitleTfidf(titles)
 
 # %% ../nbs/05_recommend.ipynb #a96a84ae
 def _check_id(self:Recommender, pid) -> int:

@@ -7,17 +7,17 @@ Docs: https://vprec.github.io/vprec/sweep.html.md"""
 # %% ../nbs/08_sweep.ipynb #sweep-003
 from __future__ import annotations
 import ast, contextlib, datetime, hashlib, itertools, json, math, os, platform, re, shutil, subprocess, sys, time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['STAGE_RE', 'find_nbs', 'stage_notebooks', 'notebook_parameters', 'check_params', 'run_name', 'kernel_name',
-           'StageError', 'versions', 'git_commit', 'metric_values', 'is_timing', 'headline', 'summary_md', 'run',
-           'finished', 'sweep', 'md_table', 'tidy_metrics', 't_interval', 'ci_table', 'plot_sweep', 'aggregate',
-           'metrics_diff', 'ray_embed_images']
+__all__ = ['STAGE_RE', 'STAGE_NEEDS', 'find_nbs', 'stage_notebooks', 'notebook_parameters', 'check_params', 'run_name',
+           'kernel_name', 'StageError', 'versions', 'git_commit', 'metric_values', 'is_timing', 'headline',
+           'summary_md', 'stage_needs', 'run', 'finished', 'sweep', 'md_table', 'tidy_metrics', 't_interval',
+           'ci_table', 'plot_sweep', 'aggregate', 'metrics_diff', 'ray_embed_images']
 
 # %% ../nbs/08_sweep.ipynb #sweep-006
 STAGE_RE = re.compile(r"^0[0-6][a-z]?_[^/]*\.ipynb$")   # 00_catalogue ... 06_evaluate, 02b_weightfree included
@@ -125,16 +125,21 @@ class StageError(RuntimeError):
                          + (f"(the cell begins `{code}`; " if code else "(")
                          + f"the executed notebook with the traceback: {executed})")
 
-def _leave_out_flagged(nb, flags=("slow", "browser")):
-    "Blank the code cells that carry one of the nbdev test `flags` or `#| eval: false`, and those that run `nbdev_export`."
+def _leave_out_flagged(nb, flags=("slow", "browser"), tests=True):
+    "Blank the code cells that carry one of the nbdev test `flags` or `#| eval: false`, those that run `nbdev_export`, and (`tests=False`) the chapter's tests."
     pat = re.compile(r"^#\|\s*(" + "|".join(map(re.escape, flags)) + r")\s*$|^#\|\s*eval:\s*false\s*$", re.M)
-    for c in nb.cells:
+    exp = re.compile(r"^#\|\s*export[si]?\b", re.M)
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    stage_from = tagged[0] if tagged else len(nb.cells)
+    for i, c in enumerate(nb.cells):
         if c.cell_type != "code": continue
         head = "\n".join(l for l in c.source.splitlines() if l.startswith("#|"))
         m = pat.search(head)
         if m: c.source = f"# left out by vprec run: the cell carries `{m.group(0).strip()}`"
         elif re.search(r"\bnbdev_export\s*\(", c.source):   # a run never rewrites the package it is running
             c.source = "# left out by vprec run: the cell runs nbdev_export"
+        elif not tests and i < stage_from and not exp.search(head):
+            c.source = "# left out by vprec run: a test of the chapter (nbdev-test runs it; `vprec run --tests` too)"
     return nb
 
 @contextlib.contextmanager
@@ -248,15 +253,30 @@ def _collect_fingerprints(run_dir):
 
 def _now(): return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
+STAGE_NEEDS = {"01": ["00"], "02": ["00"], "02b": ["00"], "03": ["02"], "04": ["02"], "05": ["04"], "06": ["04"]}
+
+def stage_needs(notebooks  # the stage notebooks of a run, in order (`stage_notebooks`)
+               ) -> dict:
+    "For each stage, the stages of this run it reads from: `STAGE_NEEDS` closed over stages left out; an unknown stage waits for all before it."
+    keys = [p.stem.split("_")[0] for p in notebooks]
+    def closure(k):
+        out = set()
+        for n in STAGE_NEEDS.get(k, []): out |= {n} | closure(n)
+        return out
+    return {p.name: [q.name for q, kq in zip(notebooks[:i], keys[:i]) if keys[i] not in STAGE_NEEDS or kq in closure(keys[i])]
+            for i, p in enumerate(notebooks)}
+
 def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<seed>
         params=None,    # parameters for the stage notebooks, e.g. {"sample_size": 500, "seed": 1}
         nbs=None,       # folder of the stage notebooks; None: the project's nbs/
         progress=True,  # show a progress bar over the stages
         stages=None,    # names of the stages to run (e.g. ["00_catalogue"]); None: all of 00-06
         log_output=False,  # echo the cells' output while they run
-        timeout=None    # seconds one cell may run (None: no limit)
+        timeout=None,   # seconds one cell may run (None: no limit)
+        tests=False,    # also run each chapter's tests (the cells before `parameters` that are not exports or imports)
+        workers=None    # stages run at once once their inputs exist; None: 2 when the machine has 2 or more cores, else 1
        ) -> Path:
-    "Execute the stage notebooks in order with papermill into one run folder; return the folder."
+    "Execute the stage notebooks with papermill into one run folder, each once the stages it reads have finished; return the folder."
     import papermill as pm, nbformat
     t_run = time.time()
     nbs = find_nbs(nbs)
@@ -264,6 +284,8 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     declared = {p.name: notebook_parameters(p) for p in notebooks}
     params = {k: _as_path_if_exists(v) for k, v in (params or {}).items()}
     check_params(params, declared)
+    workers = workers or min(2, os.cpu_count() or 1)
+    if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
     defaults = {}
     for d in declared.values():
         for k, v in d.items(): defaults.setdefault(k, _as_path_if_exists(v, base=nbs))
@@ -274,32 +296,50 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     (out/"notebooks").mkdir(parents=True, exist_ok=True); (out/"figures").mkdir(exist_ok=True)
     params = {**params, "run_dir": str(out)}
     kname = kernel_name()
-    rec = dict(params=params, status="running", created=_now(), nbs=str(nbs), kernel=kname, python=sys.executable,
-               git=git_commit(nbs), versions=versions(), stages=[])
+    needs = stage_needs(notebooks)
+    rec = dict(params=params, tests=tests, workers=workers, status="running", created=_now(), nbs=str(nbs), kernel=kname,
+               python=sys.executable, git=git_commit(nbs), versions=versions(), stages=[])
     _write_json(out/"params.json", rec)
-    bar = tqdm(notebooks, desc=f"vprec run {out.name}", unit="stage", disable=not progress)
-    for p in bar:
-        bar.set_postfix_str(p.stem)
+    order = {p.name: i for i, p in enumerate(notebooks)}
+
+    def execute(p):   # in a worker thread: one papermill execution, its own kernel
         passed = {k: v for k, v in params.items() if k in declared[p.name]}
-        nb = _leave_out_flagged(nbformat.read(p, as_version=4))
+        nb = _leave_out_flagged(nbformat.read(p, as_version=4), tests=tests)
         target, t0 = out/"notebooks"/p.name, time.time()
-        stage = dict(notebook=p.name, passed=passed, parameters={**declared[p.name], **passed})
+        stage = dict(notebook=p.name, needs=needs[p.name], passed=passed, parameters={**declared[p.name], **passed})
         try:
-            with _env_without("IN_TEST"):
-                pm.execute_notebook(nb, str(target), parameters=passed, kernel_name=kname, cwd=str(nbs),
-                                    progress_bar=False, log_output=log_output, start_timeout=300, execution_timeout=timeout,
-                                    extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no start-up chatter on stderr
+            pm.execute_notebook(nb, str(target), parameters=passed, kernel_name=kname, cwd=str(nbs),
+                                progress_bar=False, log_output=log_output, start_timeout=300, execution_timeout=timeout,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no start-up chatter on stderr
         except Exception as e:
             if isinstance(e, pm.PapermillExecutionError):
                 err = StageError(p.name, _source_cell(nb, e.cell_index), e.ename, e.evalue, target, e.source)
             else: err = StageError(p.name, None, type(e).__name__, str(e), target)
-            rec["stages"].append({**stage, "status": "failed", "seconds": round(time.time() - t0, 1), "error": str(err)})
-            rec.update(status="failed", error=str(err), finished=_now(), seconds=round(time.time() - t_run, 1))
-            _write_json(out/"params.json", rec)
-            bar.close()
-            raise err from None
-        rec["stages"].append({**stage, "status": "ok", "seconds": round(time.time() - t0, 1)})
+            return {**stage, "status": "failed", "seconds": round(time.time() - t0, 1), "error": str(err)}, err
+        return {**stage, "status": "ok", "seconds": round(time.time() - t0, 1)}, None
+
+    bar = tqdm(total=len(notebooks), desc=f"vprec run {out.name}", unit="stage", disable=not progress)
+    pending, running, done, failed = list(notebooks), {}, set(), None
+    with _env_without("IN_TEST"), ThreadPoolExecutor(workers) as ex:
+        while pending or running:
+            while failed is None and len(running) < workers:   # after a failure nothing new starts; running stages finish
+                ready = next((p for p in pending if set(needs[p.name]) <= done), None)
+                if ready is None: break
+                pending.remove(ready); running[ex.submit(execute, ready)] = ready
+            bar.set_postfix_str(" + ".join(p.stem for p in running.values()))
+            if not running: break
+            fin, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in fin:
+                p = running.pop(f); stage, err = f.result()
+                rec["stages"] = sorted(rec["stages"] + [stage], key=lambda s: order[s["notebook"]])
+                if err is None: done.add(p.name); bar.update(1)
+                elif failed is None: failed = err
+                _write_json(out/"params.json", rec)
+    bar.close()
+    if failed is not None:
+        rec.update(status="failed", error=str(failed), finished=_now(), seconds=round(time.time() - t_run, 1))
         _write_json(out/"params.json", rec)
+        raise failed from None
     rec.update(status="ok", finished=_now(), seconds=round(time.time() - t_run, 1), fingerprints=_collect_fingerprints(out))
     _write_json(out/"params.json", rec)
     tmp = out/".summary.md.tmp"; tmp.write_text(summary_md(out)); os.replace(tmp, out/"summary.md")
@@ -323,7 +363,7 @@ def _run_task(run_dir, params, nbs, threads, stages=None):
     env = {k: v for k, v in os.environ.items() if k != "IN_TEST"}
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_MAX_THREADS"): env.setdefault(k, str(threads))
     code = ("import json, sys\nfrom vprec.sweep import run\n"
-            "run(out=sys.argv[1], params=json.loads(sys.argv[2]), nbs=sys.argv[3], progress=False, stages=json.loads(sys.argv[4]))")
+            "run(out=sys.argv[1], params=json.loads(sys.argv[2]), nbs=sys.argv[3], progress=False, stages=json.loads(sys.argv[4]), workers=1)")
     with open(Path(run_dir)/"run.log", "w") as log:
         r = subprocess.run([sys.executable, "-c", code, str(run_dir), json.dumps(params), str(nbs), json.dumps(stages)],
                            stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -523,11 +563,17 @@ def ray_embed_images(encoder,         # an encoder (vprec.encoders interface), f
     from vprec.encoders import read_rgb, stack_batch, _prep, _batch_size
     started = not ray.is_initialized()
     if started:
-        try: ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-        except Exception as e:
-            ray.shutdown()
-            raise RuntimeError(f"a local Ray could not start ({str(e).strip().splitlines()[0][:200]}); on a loaded machine "
-                               "raise RAY_raylet_start_wait_time_s, or connect to a running cluster with ray.init(address=...)") from e
+        # On a busy 2-core machine a local Ray can miss its start-up deadline (the driver waits 30 s for the raylet):
+        # measured here, one start failed so and the next, with the raylet's own wait raised, succeeded. So the
+        # raylet gets longer (a value set by the user wins) and the start is tried up to three times.
+        os.environ.setdefault("RAY_raylet_start_wait_time_s", "240")
+        for attempt in range(3):
+            try: ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False); break
+            except Exception as e:
+                ray.shutdown()
+                if attempt == 2:
+                    raise RuntimeError(f"a local Ray could not start in 3 tries ({str(e).strip().splitlines()[0][:200]}); on a "
+                                       "loaded machine wait and retry, or connect to a running cluster with ray.init(address=...)") from e
     ray.data.DataContext.get_current().enable_progress_bars = progress
     images = list(images)
     bs = int(batch_size or _batch_size(encoder))

@@ -13,10 +13,10 @@ from PIL import Image
 from scipy import ndimage
 
 # %% auto #0
-__all__ = ['WORK_SIZE', 'BLOCK_SIZES', 'VERSION', 'DEFAULT_WEIGHTS', 'foreground_mask', 'bounding_box', 'square_crop',
-           'hog_descriptor', 'colour_histogram', 'lbp_histogram', 'descriptor_blocks', 'WeightFreeEncoder',
-           'raw_descriptors', 'nearest', 'label_precision', 'random_precision', 'pixel_baseline', 'hog_baseline',
-           'unit', 'protocol', 'crossfit_loo', 'heldout']
+__all__ = ['WORK_SIZE', 'FINE_SIZE', 'CROP_SIZE', 'BLOCK_SIZES', 'VERSION', 'DEFAULT_WEIGHTS', 'foreground_mask', 'bounding_box',
+           'square_crop', 'hog_descriptor', 'colour_histogram', 'lbp_histogram', 'descriptor_blocks',
+           'mirror_permutation', 'top_eigen', 'WeightFreeEncoder', 'raw_descriptors', 'nearest', 'label_precision',
+           'random_precision', 'pixel_baseline', 'hog_baseline', 'unit', 'protocol', 'crossfit_loo', 'heldout']
 
 # %% ../nbs/02b_weightfree.ipynb #e83b3ede
 def foreground_mask(a: np.ndarray, # uint8 RGB image, (H, W, 3)
@@ -72,11 +72,14 @@ def hog_descriptor(g: np.ndarray, # grey image (H, W), H and W multiples of `cel
     gx[:, 1:-1] = g[:, 2:] - g[:, :-2]
     gy[1:-1, :] = g[2:, :] - g[:-2, :]
     mag = np.sqrt(gx * gx + gy * gy).ravel()
-    b = (np.arctan2(gy, gx) % np.pi).ravel() * (nbins / np.pi) - 0.5
+    a = np.arctan2(gy, gx).ravel()
+    a = np.where(a < 0, a + np.float32(np.pi), a)            # unsigned orientation in [0, pi]
+    b = a * np.float32(nbins / np.pi) - np.float32(0.5)
     bf = np.floor(b); w1 = b - bf
-    b0 = bf.astype(np.int64) % nbins; b1 = (b0 + 1) % nbins
+    b0 = bf.astype(np.int32); b0 = np.where(b0 < 0, b0 + nbins, b0)   # bins wrap around
+    b1 = b0 + 1; b1 = np.where(b1 >= nbins, b1 - nbins, b1)
     ny, nx = H // cell, W // cell
-    cidx = (((np.arange(H) // cell)[:, None] * nx + (np.arange(W) // cell)[None, :]).ravel()) * nbins
+    cidx = (((np.arange(H, dtype=np.int32) // cell)[:, None] * nx + (np.arange(W, dtype=np.int32) // cell)[None, :]).ravel()) * nbins
     n = ny * nx * nbins
     h = (np.bincount(cidx + b0, mag * (1 - w1), n) + np.bincount(cidx + b1, mag * w1, n)).reshape(ny, nx, nbins)
     v = np.concatenate([h[i:ny - 1 + i, j:nx - 1 + j] for i in (0, 1) for j in (0, 1)], -1).reshape(-1, 4 * nbins)
@@ -84,6 +87,7 @@ def hog_descriptor(g: np.ndarray, # grey image (H, W), H and W multiples of `cel
     v = np.minimum(v, 0.2)
     v = v / np.sqrt((v * v).sum(1, keepdims=True) + 1e-3)
     return v.ravel().astype(np.float32)
+
 
 # %% ../nbs/02b_weightfree.ipynb #4cc3162b
 def colour_histogram(a: np.ndarray, # uint8 RGB image (H, W, 3)
@@ -135,33 +139,81 @@ def lbp_histogram(g: np.ndarray, # grey image (H, W), uint8
     return np.concatenate(out)
 
 # %% ../nbs/02b_weightfree.ipynb #2a6488fd
-WORK_SIZE = 112  # every picture is first brought to 112 x 112 (the 224 px catalogue shots: an exact 2x2 box filter)
+WORK_SIZE = 112  # whole-picture HOG, mask, silhouette, colour and texture read the picture at 112 x 112 (mask at 56 x 56)
+FINE_SIZE = 224  # the product crop's HOG reads the picture at 224 x 224 (the catalogue shots' own size)
+CROP_SIZE = 128  # side of the aspect-preserving product crop that HOG describes (8 px cells: 15 x 15 blocks)
 
 def descriptor_blocks(img: Image.Image, # a PIL image (converted to RGB)
                      ) -> dict:
     "The five raw descriptor blocks of one product shot: hog, hog_crop, silhouette, colour, texture."
     if not isinstance(img, Image.Image): raise ValueError(f"descriptor_blocks needs a PIL image, got {type(img).__name__}")
     im = img.convert("RGB")
-    if im.size != (WORK_SIZE, WORK_SIZE): im = im.resize((WORK_SIZE, WORK_SIZE), Image.BOX)
-    small = im.reduce(2)                                   # 56 x 56: where the mask is found
-    a56 = np.asarray(small)
+    if im.size != (FINE_SIZE, FINE_SIZE): im = im.resize((FINE_SIZE, FINE_SIZE), Image.BOX)
+    fine = np.asarray(im.convert("L"))                     # 224 x 224 grey: the product crop's HOG
+    im = im.resize((WORK_SIZE, WORK_SIZE), Image.BOX)      # 112 x 112
+    a56 = np.asarray(im.reduce(2))                         # 56 x 56: where the mask is found
     mask = foreground_mask(a56)
     box = bounding_box(mask)
     grey = im.convert("L")
     g = np.asarray(grey)
+    s = FINE_SIZE // a56.shape[0]
     return {
         "hog": hog_descriptor(np.asarray(grey.resize((64, 64), Image.BILINEAR))),
-        "hog_crop": hog_descriptor(square_crop(g, tuple(2 * v for v in box), 64)),
+        "hog_crop": hog_descriptor(square_crop(fine, tuple(s * v for v in box), CROP_SIZE)),
         "silhouette": square_crop(mask.astype(np.uint8) * 255, box, 16, fill=0).astype(np.float32).ravel() / 255,
         "colour": colour_histogram(a56, mask),
         "texture": lbp_histogram(g, mask.repeat(2, 0).repeat(2, 1)),
     }
 
-BLOCK_SIZES = {"hog": 1764, "hog_crop": 1764, "silhouette": 256, "colour": 112, "texture": 40}
+BLOCK_SIZES = {"hog": 1764, "hog_crop": 8100, "silhouette": 256, "colour": 112, "texture": 40}
+
+# %% ../nbs/02b_weightfree.ipynb #5e4c88df
+def _hog_mirror(side: int, cell: int = 8, nbins: int = 9) -> np.ndarray:
+    "Index permutation taking the HOG of a side x side picture to the HOG of its left-right mirror image."
+    nb = side // cell - 1
+    idx = np.arange(nb * nb * 4 * nbins).reshape(nb, nb, 2, 2, nbins)
+    return idx[:, ::-1, :, ::-1][..., (nbins - 1 - np.arange(nbins)) % nbins].ravel()
+
+def mirror_permutation() -> np.ndarray:
+    "Index permutation of a raw descriptor vector: the same picture mirrored left-right (exact for HOG, silhouette and texture)."
+    mirrors = {"hog": _hog_mirror(64), "hog_crop": _hog_mirror(CROP_SIZE),
+               "silhouette": np.arange(256).reshape(16, 16)[:, ::-1].ravel(),
+               "colour": np.arange(BLOCK_SIZES["colour"]), "texture": np.arange(40).reshape(2, 2, 10)[:, ::-1].ravel()}
+    parts, off = [], 0
+    for blk, n in BLOCK_SIZES.items(): parts.append(off + mirrors[blk]); off += n
+    return np.concatenate(parts)
+
+# %% ../nbs/02b_weightfree.ipynb #c32c5a95
+def top_eigen(Fc: np.ndarray, # centred data (n, d)
+              k: int, # eigenpairs wanted (capped at min(n - 1, d))
+              exact_below: int = 2048, # exact decomposition when min(n, d) is at most this
+              oversample: int = 64, # extra random directions of the range finder
+              iters: int = 3, # power iterations of the range finder
+              seed: int = 0, # its random projection
+             ) -> tuple:
+    "Top-k eigenvalues (descending) and eigenvectors (d, k) of the covariance Fc.T @ Fc / n; randomized when both sides are large."
+    Fc = np.asarray(Fc, np.float32); n, d = Fc.shape
+    k = max(1, min(int(k), n - 1, d))
+    if min(n, d) <= exact_below:
+        if n <= d:   # through the n x n Gram matrix
+            lam, U = np.linalg.eigh(Fc @ Fc.T / n)
+            o = np.argsort(lam)[::-1][:k]; lam, U = lam[o], U[:, o]
+            V = Fc.T @ U / np.sqrt(np.maximum(lam, 1e-12) * n)
+        else:
+            lam, V = np.linalg.eigh(Fc.T @ Fc / n)
+            o = np.argsort(lam)[::-1][:k]; lam, V = lam[o], V[:, o]
+        return lam, V
+    l = min(k + oversample, n, d)
+    Q, _ = np.linalg.qr(Fc.T @ np.random.default_rng(seed).standard_normal((n, l)).astype(np.float32))
+    for _ in range(iters): Q, _ = np.linalg.qr(Fc.T @ (Fc @ Q))
+    Bq = Fc @ Q
+    lam, W = np.linalg.eigh(Bq.T @ Bq / n)
+    o = np.argsort(lam)[::-1][:k]
+    return lam[o], Q @ W[:, o]
 
 # %% ../nbs/02b_weightfree.ipynb #ee364778
-VERSION = "1"
-DEFAULT_WEIGHTS = {"hog": 1.0, "hog_crop": 1.0, "silhouette": 0.3, "colour": 0.4, "texture": 0.3}
+VERSION = "2"   # 2: product crop HOG at 128 px from the 224 px picture, mirror pooling, block weights re-tuned, randomized whitening
+DEFAULT_WEIGHTS = {"hog": 1.0, "hog_crop": 1.3, "silhouette": 0.3, "colour": 0.3, "texture": 0.3}
 
 def _to_pil(item):
     "A path, bytes or PIL image as an RGB PIL image; ValueError naming the item otherwise."
@@ -182,6 +234,7 @@ class WeightFreeEncoder:
                  n_components: int = 256, # whitened dimensions kept
                  shrink: float = 0.5, # whitening shrinkage: eigenvalues + shrink * their mean
                  power: float = 0.5, # per-block power normalisation (signed square root at 0.5)
+                 mirror: bool = True, # pool each picture with its left-right mirror image (products face either way)
                 ):
         w = dict(DEFAULT_WEIGHTS if weights is None else weights)
         bad = set(w) - set(BLOCK_SIZES)
@@ -189,6 +242,7 @@ class WeightFreeEncoder:
         self.weights = {k: float(w.get(k, 0.0)) for k in BLOCK_SIZES}
         if not any(self.weights.values()): raise ValueError("all block weights are 0; give at least one block a weight > 0")
         self.whiten, self.n_components, self.shrink, self.power = bool(whiten), int(n_components), float(shrink), float(power)
+        self.mirror = bool(mirror)
         self.mean_ = self.proj_ = None
 
     needs_fit = property(lambda self: self.whiten)
@@ -205,7 +259,7 @@ class WeightFreeEncoder:
     def config(self):
         "JSON-able parameters that define the descriptor."
         return {"weights": self.weights, "whiten": self.whiten, "n_components": self.n_components, "shrink": self.shrink,
-                "power": self.power, "work_size": WORK_SIZE, "blocks": BLOCK_SIZES}
+                "power": self.power, "mirror": self.mirror, "work_size": WORK_SIZE, "fine_size": FINE_SIZE, "crop_size": CROP_SIZE, "blocks": BLOCK_SIZES}
 
     @property
     def fingerprint(self):
@@ -226,16 +280,18 @@ class WeightFreeEncoder:
         return self.descriptors(img)
 
     def _blocks(self, raw):
-        "Power-normalise, L2-normalise and weight each block; concatenate the weighted ones."
+        "Mirror-pool, power-normalise, L2-normalise and weight each block; concatenate the weighted ones."
         raw = np.asarray(raw, np.float32)
         if raw.ndim == 1: raw = raw[None]
         if raw.shape[1] != self.raw_dim:
             raise ValueError(f"raw descriptors have {raw.shape[1]} columns, expected {self.raw_dim}: pass outputs of .preprocess")
+        if self.mirror: raw = 0.5 * (raw + raw[:, mirror_permutation()])
         out, s = [], 0
         for k, n in BLOCK_SIZES.items():
             b, s = raw[:, s:s + n], s + n
             if self.weights[k] == 0: continue
-            b = np.sign(b) * np.abs(b) ** self.power
+            a = np.abs(b)
+            b = np.copysign(np.sqrt(a) if self.power == 0.5 else a ** self.power, b)   # signed power
             out.append(self.weights[k] * b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12))
         return np.concatenate(out, 1)
 
@@ -245,16 +301,8 @@ class WeightFreeEncoder:
         F = self._blocks(raw)   # float32 throughout: shrinkage makes the smallest eigenvalues' precision moot
         n, d = F.shape
         if n < 3: raise ValueError(f"whitening needs at least 3 products to fit, got {n}; use whiten=False")
-        mu = F.mean(0); Fc = F - mu
-        if n <= d:   # eigenvectors through the n x n Gram matrix: cheap for small catalogues
-            lam, U = np.linalg.eigh(Fc @ Fc.T / n)
-            keep = np.argsort(lam)[::-1][:min(self.n_components, n - 1)]
-            lam, U = lam[keep], U[:, keep]
-            V = Fc.T @ U / np.sqrt(np.maximum(lam, 1e-12) * n)
-        else:
-            lam, V = np.linalg.eigh(Fc.T @ Fc / n)
-            keep = np.argsort(lam)[::-1][:self.n_components]
-            lam, V = lam[keep], V[:, keep]
+        mu = F.mean(0)
+        lam, V = top_eigen(F - mu, self.n_components)
         lam = np.maximum(lam.astype(np.float64), 0)
         self.mean_ = mu.astype(np.float32)
         self.proj_ = (V / np.sqrt(lam + self.shrink * lam.mean() + 1e-12)).astype(np.float32)
@@ -298,7 +346,8 @@ class WeightFreeEncoder:
         c = state["config"]
         if state.get("version", VERSION) != VERSION:
             raise ValueError(f"weightfree state has version {state.get('version')}, this vprec has {VERSION}: re-embed the catalogue")
-        enc = cls(weights=c["weights"], whiten=c["whiten"], n_components=c["n_components"], shrink=c["shrink"], power=c["power"])
+        enc = cls(weights=c["weights"], whiten=c["whiten"], n_components=c["n_components"], shrink=c["shrink"], power=c["power"],
+                  mirror=c["mirror"])
         if "projection" in state:
             enc.mean_ = np.asarray(state["mean"], np.float32)
             enc.proj_ = np.asarray(state["projection"], np.float32)
