@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--nbs", default=None, help="the folder of stage notebooks (default: the project's nbs/)")
     n.add_argument("--stages", nargs="+", default=None, help="run only these stage notebooks, e.g. 00_catalogue 06_evaluate")
     n.add_argument("--tests", action="store_true", help="also run each chapter's tests on its toy fixtures (nbdev-test runs them)")
+    n.add_argument("--workers", type=int, default=None, help="stages at a time, each once its inputs exist (default: cores + 1, at most 3)")
 
     s = sub.add_parser("sweep", help="a grid of runs over seeds, sample sizes and parameters")
     s.add_argument("--out", required=True)
@@ -194,7 +195,7 @@ def cmd_evaluate(a):
 
 def cmd_run(a):
     from vprec.sweep import run
-    print(f"run folder: {run(out=a.out, params=_params(a.p), nbs=a.nbs, stages=a.stages, tests=a.tests)}")
+    print(f"run folder: {run(out=a.out, params=_params(a.p), nbs=a.nbs, stages=a.stages, tests=a.tests, workers=a.workers)}")
 
 def cmd_sweep(a):
     from vprec.sweep import sweep

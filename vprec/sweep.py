@@ -274,7 +274,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
         log_output=False,  # echo the cells' output while they run
         timeout=None,   # seconds one cell may run (None: no limit)
         tests=False,    # also run each chapter's tests (the cells before `parameters` that are not exports or imports)
-        workers=None    # stages run at once once their inputs exist; None: 2 when the machine has 2 or more cores, else 1
+        workers=None    # stages at a time, each once its inputs exist; None: one more than the cores, at most 3
        ) -> Path:
     "Execute the stage notebooks with papermill into one run folder, each once the stages it reads have finished; return the folder."
     import papermill as pm, nbformat
@@ -284,7 +284,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     declared = {p.name: notebook_parameters(p) for p in notebooks}
     params = {k: _as_path_if_exists(v) for k, v in (params or {}).items()}
     check_params(params, declared)
-    workers = workers or min(2, os.cpu_count() or 1)
+    workers = workers or min(3, (os.cpu_count() or 1) + 1)   # a stage is partly idle (kernel start, files): one extra keeps the cores busy
     if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
     defaults = {}
     for d in declared.values():
@@ -310,6 +310,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
         try:
             pm.execute_notebook(nb, str(target), parameters=passed, kernel_name=kname, cwd=str(nbs),
                                 progress_bar=False, log_output=log_output, start_timeout=300, execution_timeout=timeout,
+                                request_save_on_cell_execute=False,   # saved every 30 s, at the end and on a failure
                                 extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no start-up chatter on stderr
         except Exception as e:
             if isinstance(e, pm.PapermillExecutionError):
