@@ -273,7 +273,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
         stages=None,    # names of the stages to run (e.g. ["00_catalogue"]); None: all of 00-06
         log_output=False,  # echo the cells' output while they run
         timeout=None,   # seconds one cell may run (None: no limit)
-        tests=False,    # also run each chapter's tests (the cells before `parameters` that are not exports or imports)
+        tests=False,    # also run each chapter's tests (the cells before `parameters` that are not `#| export`)
         workers=None    # stages at a time, each once its inputs exist; None: one more than the cores, at most 3
        ) -> Path:
     "Execute the stage notebooks with papermill into one run folder, each once the stages it reads have finished; return the folder."
