@@ -44,10 +44,6 @@ def peak_gb() -> float:
     "Peak resident memory of this process so far (anonymous + mapped file pages), in GB."
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
-def unit(X):
-    X = np.asarray(X, np.float32)
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from query import Mixture   # the same synthetic embeddings as bench/query.py (clusters with a low-dimensional spread)
 
