@@ -34,7 +34,10 @@ DOC_EXTS = {".md"}       # documentation beside the images, never products
 
 class ImageProblem(ValueError):
     "An image that cannot be used: `kind` (e.g. 'truncated or corrupt image'), `detail` and the item's `name`"
-    def __init__(self, kind, detail, name="image"):
+    def __init__(self, kind, # what is wrong, e.g. 'truncated or corrupt image'
+                 detail, # the particulars (sizes, the decoder's message); may be empty
+                 name="image", # how the item is named in the message (its path, or its size for bytes)
+                ):
         self.kind, self.detail, self.name = kind, detail, name
         super().__init__(f"{name}: {kind}" + (f" ({detail})" if detail else "") + "; fix or replace the file")
     @property
@@ -326,7 +329,8 @@ class Catalogue:
         "The original images of all products, in catalogue order (paths or bytes)"
         return [p if isinstance(p, str) else b for p, b in zip(self.df["image_path"], self.df["image_bytes"])]
 
-    def thumbnail(self, i_or_id) -> Image.Image:
+    def thumbnail(self, i_or_id, # a row position (int) or a product id (str)
+                 ) -> Image.Image:
         "The thumbnail of one product as a PIL image"
         return Image.open(io.BytesIO(self.df["thumbnail"].iloc[self._position(i_or_id)]))
 

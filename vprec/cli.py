@@ -11,7 +11,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_value', 'parse_weights', 'parse_filters', 'parse_ids', 'build_parser', 'cmd_catalogue', 'cmd_embed',
-           'cmd_index', 'cmd_recommend', 'cmd_add', 'cmd_evaluate', 'cmd_run', 'cmd_sweep', 'main']
+           'cmd_index', 'cmd_recommend', 'cmd_add', 'cmd_evaluate', 'cmd_run', 'cmd_sweep', 'cmd_docs', 'main']
 
 # %% ../nbs/09_cli.ipynb #7c429f21
 def parse_value(s: str  # a value as typed on the command line
@@ -148,30 +148,44 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("--nbs", default=None)
     s.add_argument("--stages", nargs="+", default=None)
+    d = sub.add_parser("docs", help="render the docs site and check it; --refresh re-executes every chapter first")
+    d.add_argument("--refresh", action="store_true", help="re-execute every chapter in place on the bundled sample, rebuild the front page's results and README.md")
+    d.add_argument("--no-render", action="store_true", help="check without rendering (the notebooks, README.md, docments; and _docs/ if it exists)")
+    d.add_argument("--workers", type=int, default=None, help="chapters executed at a time by --refresh (default: cores + 1, at most 3)")
+    d.add_argument("--nbs", default=None)
     return p
 
 # %% ../nbs/09_cli.ipynb #eadb6835
 def _params(pairs):
+    "`-p NAME VALUE` pairs as a dict of typed values."
     return {name: parse_value(value) for name, value in pairs}
 
-def cmd_catalogue(a):
+def cmd_catalogue(a  # the arguments `build_parser` parsed
+                 ):
+    "`vprec catalogue SOURCE --out DIR`: load, validate and optionally sample a catalogue into a run folder."
     from vprec.catalogue import catalogue_stage, catalogue_summary
     cat = catalogue_stage(a.source, a.out, sample_size=a.sample_size, seed=a.seed, label=a.label,
                           min_per_label=a.min_per_label, per_label=a.per_label, metadata=a.metadata)
     print(catalogue_summary(cat))
 
-def cmd_embed(a):
+def cmd_embed(a  # the arguments `build_parser` parsed
+             ):
+    "`vprec embed DIR`: embed every product of DIR/catalogue.parquet with one encoder."
     from vprec.encoders import embed_catalogue
     emb = embed_catalogue(a.dir, encoder=a.encoder, batch_size=a.batch_size, device=a.device)
     print(f"embedded {len(emb.ids)} products with {emb.encoder} ({emb.X.shape[1]} dimensions) "
           f"-> {Path(a.dir)/'embeddings'/(emb.encoder + '.npy')}")
 
-def cmd_index(a):
+def cmd_index(a  # the arguments `build_parser` parsed
+             ):
+    "`vprec index DIR`: build a vector index over the run's embeddings."
     from vprec.index import index_run
     idx = index_run(a.dir, encoder=a.encoder, kind=a.kind)
     print(f"built a {idx.kind} index of {idx.ntotal} vectors in {Path(a.dir)/'index'}")
 
-def cmd_recommend(a):
+def cmd_recommend(a  # the arguments `build_parser` parsed
+                 ):
+    "`vprec recommend DIR`: recommend products for an id, liked ids, an image or a text."
     kw = dict(k=a.k, mmr=a.mmr, filters=parse_filters(a.filter), label=a.label)
     if a.weights: kw["weights"] = parse_weights(a.weights)
     if a.dedup is not None: kw["dedup"] = a.dedup
@@ -184,20 +198,28 @@ def cmd_recommend(a):
     if a.json: print(json.dumps(res.to_dict(), indent=1, default=str))
     else: print(res)
 
-def cmd_add(a):
+def cmd_add(a  # the arguments `build_parser` parsed
+           ):
+    "`vprec add DIR SOURCE`: add new products to a built run folder without a rebuild."
     from vprec.recommend import add_products
     print(json.dumps(add_products(a.dir, a.source, encoder=a.encoder), indent=1, default=str))
 
-def cmd_evaluate(a):
+def cmd_evaluate(a  # the arguments `build_parser` parsed
+                ):
+    "`vprec evaluate DIR`: held-out evaluation with confidence intervals; writes metrics.json."
     from vprec.evaluate import evaluate_run, format_metrics
     m = evaluate_run(a.dir, queries=a.queries, label=a.label, ks=tuple(a.k), encoder=a.encoder, seed=a.seed)
     print(json.dumps(m, indent=1) if a.json else format_metrics(m))
 
-def cmd_run(a):
+def cmd_run(a  # the arguments `build_parser` parsed
+           ):
+    "`vprec run`: execute the stage notebooks into one run folder."
     from vprec.sweep import run
     print(f"run folder: {run(out=a.out, params=_params(a.p), nbs=a.nbs, stages=a.stages, tests=a.tests, workers=a.workers)}")
 
-def cmd_sweep(a):
+def cmd_sweep(a  # the arguments `build_parser` parsed
+             ):
+    "`vprec sweep`: a grid of runs over seeds, sample sizes and parameters, aggregated."
     from vprec.sweep import sweep
     grid = {}
     for axis in a.grid:
@@ -207,9 +229,21 @@ def cmd_sweep(a):
                 grid=grid or None, nbs=a.nbs, stages=a.stages)
     print(res.to_string())
 
+def cmd_docs(a  # the arguments `build_parser` parsed
+            ):
+    "`vprec docs`: refresh the chapters (with --refresh), render the site, check it; problems make it fail."
+    from vprec.docs import refresh, render, check
+    problems = refresh(nbs=a.nbs, workers=a.workers) if a.refresh else []
+    site = None if a.no_render else render(a.nbs)
+    if site: print(f"site rendered: {site/'index.html'}")
+    problems = list(dict.fromkeys(problems + check(nbs=a.nbs, site=site)))
+    for q in problems: print(f"- {q}")
+    if problems: raise RuntimeError(f"{len(problems)} docs problem(s), listed above")
+    print("docs: no problems found")
+
 # %% ../nbs/09_cli.ipynb #2e054a2e
 COMMANDS = dict(catalogue=cmd_catalogue, embed=cmd_embed, index=cmd_index, recommend=cmd_recommend,
-                add=cmd_add, evaluate=cmd_evaluate, run=cmd_run, sweep=cmd_sweep)
+                add=cmd_add, evaluate=cmd_evaluate, run=cmd_run, sweep=cmd_sweep, docs=cmd_docs)
 
 def main(argv: list[str]|None=None  # arguments (default: sys.argv[1:])
         ) -> int:

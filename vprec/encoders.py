@@ -6,7 +6,7 @@ Docs: https://vprec.github.io/vprec/encoders.html.md"""
 
 # %% ../nbs/02_encoders.ipynb #enc003
 from __future__ import annotations
-import contextlib, hashlib, importlib, io, json, math, os, re, sys, time, unicodedata, warnings
+import contextlib, hashlib, importlib, io, json, logging, math, os, re, sys, time, unicodedata, warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,12 +112,19 @@ class Encoder:
     def spec(self) -> dict:
         "How `get_encoder` rebuilds this encoder: {'name': ..., 'kwargs': {...}}."
         return {"name": self.name, "kwargs": {}}
-    def preprocess(self, img:Image.Image): raise NotImplementedError
+    def preprocess(self, img:Image.Image, # a decoded RGB image
+                  ):
+        "One decoded image -> the item that `forward` takes in a batch (an array or a tensor); subclasses implement it."
+        raise NotImplementedError
     def preprocessor(self):
         "The picklable per-image callable that DataLoader workers run (decoded RGB image -> array/tensor)."
         return self.preprocess
-    def forward(self, batch) -> np.ndarray: raise NotImplementedError
-    def fit(self, stack): 
+    def forward(self, batch, # preprocessed items stacked by `stack_batch`
+               ) -> np.ndarray:
+        "A batch -> (len(batch), dim) float32 L2-normalised rows; subclasses implement it."
+        raise NotImplementedError
+    def fit(self, stack, # the catalogue's preprocessed items, stacked by `stack_batch`
+           ):
         "Fit catalogue statistics on a stack of preprocessed items (no-op for encoders without `needs_fit`)."
         return self
     def default_batch_size(self) -> int:
@@ -135,12 +142,17 @@ class Encoder:
         X, ok, problems = embed_images(self, images, batch_size=batch_size, num_workers=0, progress=progress)
         if problems: raise ValueError("; ".join(f"{p['item']}: {p['problem']}" for p in problems[:3]))
         return X
-    def encode_texts(self, texts) -> np.ndarray:
+    def encode_texts(self, texts, # a string or a list of strings
+                    ) -> np.ndarray:
+        "Text queries -> rows in the catalogue's space (encoders with `supports_text`); the base class raises ValueError."
         raise ValueError(f"encoder {self.name!r} has no text tower; embed text queries with a CLIP encoder "
                          "or 'tfidf-title'")
     def state(self) -> dict: return {}
     @classmethod
-    def from_state(cls, state:dict): raise NotImplementedError(f"{cls.__name__} has no fitted state")
+    def from_state(cls, state:dict, # what `state()` returned, also after a JSON/npz round trip
+                  ):
+        "A fitted encoder rebuilt from its `state()`; the base class has none."
+        raise NotImplementedError(f"{cls.__name__} has no fitted state")
     def __repr__(self): return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device!r})"
 
 # %% ../nbs/02_encoders.ipynb #enc015
@@ -240,16 +252,19 @@ class _Resize:
 class PixelEncoder(Encoder):
     "Raw pixels: size x size RGB, centred per image, L2-normalised (the baseline row)."
     def __init__(self, size:int=32, # side of the thumbnail in pixels
-                 device=None):
+                 device=None, # unused (pixels need no device); accepted like every encoder's
+                ):
         self.size, self.dim, self.name = size, 3 * size * size, "pixels" if size == 32 else f"pixels{size}"
         self._prep = _Resize(size)
     def _fingerprint(self): return {"model": "raw-pixels", "weights": None,
                                     "preprocessing": f"RGB bilinear {self.size}x{self.size}, minus image mean"}
     @property
     def spec(self): return {"name": "pixels", "kwargs": {"size": self.size}}
-    def preprocess(self, img): return self._prep(img)
+    def preprocess(self, img, # a decoded RGB image
+                  ): return self._prep(img)
     def preprocessor(self): return self._prep
-    def forward(self, batch):
+    def forward(self, batch, # (n, 3*size*size) pixel rows from `preprocess`
+               ):
         B = np.asarray(batch, np.float32)
         C = B - B.mean(axis=1, keepdims=True)
         flat = np.linalg.norm(C, axis=1) < 1e-6   # a uniform image has no contrast: keep its raw direction
@@ -289,7 +304,8 @@ def clip_slug(model:str, # open_clip model name (or hf-hub:/local-dir: id)
     return base + "-" + ("laion2b" if pretrained == "laion2b_s34b_b79k" else _slugify(pretrained))
 
 # %% ../nbs/02_encoders.ipynb #enc025
-def file_id(path) -> str:
+def file_id(path, # a (large) checkpoint file
+           ) -> str:
     "name:size:sha1 of the first and last MiB of a file (cheap identity of a large checkpoint)."
     p = Path(path); n = p.stat().st_size; h = hashlib.sha1()
     with open(p, "rb") as f:
@@ -314,11 +330,16 @@ def _describe(tf) -> str: return re.sub(r"\s+", " ", repr(tf)).strip()
 
 class ClipPreprocess:
     "open_clip's standard eval transform (shortest side resize, centre crop, normalise) in PIL + numpy: same numbers, less CPU."
-    def __init__(self, size:int, mean, std, interpolation:str="bicubic"):
+    def __init__(self, size:int, # side of the square crop; the shortest side is resized to it first
+                 mean, # per-channel RGB mean subtracted (pixel values scaled to [0, 1])
+                 std, # per-channel RGB standard deviation divided by
+                 interpolation:str="bicubic", # resize filter: "bicubic" or "bilinear"
+                ):
         self.size, self.interp = int(size), {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}[interpolation]
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     @classmethod
-    def from_cfg(cls, cfg:dict):
+    def from_cfg(cls, cfg:dict, # open_clip's preprocess config (`open_clip.get_model_preprocess_cfg(model)`)
+                ):
         "The fast transform for an open_clip preprocess config, or None when it is not the standard one."
         size = cfg.get("size"); size = (size, size) if isinstance(size, int) else tuple(size or ())
         if cfg.get("resize_mode", "shortest") != "shortest" or len(size) != 2 or size[0] != size[1] \
@@ -348,6 +369,14 @@ def _device_batch(device:str, per_gb:int=16) -> int:
     return 64 if device == "mps" else 32
 
 # %% ../nbs/02_encoders.ipynb #enc026
+@contextlib.contextmanager
+def _quiet_open_clip_errors():
+    "Drop the ERROR lines open_clip logs for each failed download attempt while it loads; `WeightsUnavailable` carries the cause instead."
+    drop = type("DropOpenClipErrors", (logging.Filter,), {"filter": lambda self, r: not (r.levelno >= logging.ERROR and "open_clip" in r.pathname)})()
+    root = logging.getLogger(); root.addFilter(drop)
+    try: yield
+    finally: root.removeFilter(drop)
+
 class ClipEncoder(Encoder):
     "CLIP image and text towers via open_clip: rows in one shared space."
     supports_text, uses_torch = True, True
@@ -372,7 +401,7 @@ class ClipEncoder(Encoder):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             try:
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), _quiet_open_clip_errors():   # its failures reach the user in our error below
                     warnings.filterwarnings("ignore", message=".*QuickGELU mismatch.*")
                     m, _, pre = open_clip.create_model_and_transforms(
                         self.model_name, pretrained=None if model.startswith(_SCHEMAS) else (str(pretrained) if pretrained else None),
@@ -425,14 +454,17 @@ class ClipEncoder(Encoder):
         return {"name": "clip", "kwargs": {"model": self.model_arg, "pretrained": None if self.pretrained is None else str(self.pretrained),
                                            "templates": list(self.templates), "seed": self.seed}}
     def default_batch_size(self): return _device_batch(self.device)
-    def preprocess(self, img): return self.preprocessor()(img)
+    def preprocess(self, img, # a decoded RGB image
+                  ): return self.preprocessor()(img)
     def preprocessor(self): return self._fast or self._pre
-    def forward(self, batch):
+    def forward(self, batch, # (n, 3, size, size) float tensor of preprocessed images
+               ):
         with _torch().inference_mode(), _autocast(self.device):
             f = self.model.encode_image(batch.to(self.device, non_blocking=True))
         return l2n(f.float().cpu().numpy())
 
-    def n_tokens(self, text:str) -> int:
+    def n_tokens(self, text:str, # one prompt
+                ) -> int:
         "Tokens of `text` including start and end tokens."
         enc = getattr(self.tokenizer, "encode", None)
         if enc is not None: return len(enc(text)) + 2
@@ -502,15 +534,18 @@ class TimmEncoder(Encoder):
     @property
     def spec(self): return {"name": f"timm:{self.model_arg}", "kwargs": {"pretrained": self.pretrained if not isinstance(self.pretrained, Path) else str(self.pretrained), "seed": self.seed}}
     def default_batch_size(self): return _device_batch(self.device)
-    def preprocess(self, img): return self._pre(img)
+    def preprocess(self, img, # a decoded RGB image
+                  ): return self._pre(img)
     def preprocessor(self): return self._pre
-    def forward(self, batch):
+    def forward(self, batch, # (n, 3, H, W) float tensor of preprocessed images
+               ):
         with _torch().inference_mode(), _autocast(self.device):
             f = self.model(batch.to(self.device, non_blocking=True))
         return l2n(f.float().cpu().numpy())
 
 # %% ../nbs/02_encoders.ipynb #enc035
-def normalize_title(t) -> str:
+def normalize_title(t, # a title (None and NaN count as empty)
+                   ) -> str:
     "Unicode NFKC, lower case, single spaces."
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", "" if t is None or (isinstance(t, float) and math.isnan(t)) else str(t))).strip().lower()
 
@@ -521,7 +556,8 @@ class TfidfTitleEncoder(Encoder):
                  char_ngrams=(2, 4), # character n-gram range (inside words)
                  max_features:int=50000, # vocabulary cap per block
                  seed:int=0, # SVD seed
-                 device=None):
+                 device=None, # unused (TF-IDF runs on the CPU); accepted like every encoder's
+                ):
         self.name, self.n_components, self.char_ngrams = "tfidf-title", int(dim), tuple(char_ngrams)
         self.max_features, self.seed, self.dim, self.fitted = int(max_features), seed, int(dim), False
     def _vectorizers(self, vocab_w=None, vocab_c=None):
@@ -531,7 +567,8 @@ class TfidfTitleEncoder(Encoder):
         c = CountVectorizer(analyzer="char_wb", ngram_range=self.char_ngrams, lowercase=False,
                             max_features=None if vocab_c else self.max_features, vocabulary=vocab_c, dtype=np.float32)
         return w, c
-    def preprocess(self, text): return normalize_title(text)
+    def preprocess(self, text, # a raw title
+                  ): return normalize_title(text)
     def fit(self, texts:list # titles (raw or preprocessed)
            ):
         "Fit vocabularies, IDF weights and the SVD projection on the catalogue's titles."
@@ -561,7 +598,8 @@ class TfidfTitleEncoder(Encoder):
             n = np.sqrt(C.multiply(C).sum(1)).A1; n[n == 0] = 1
             return sp.diags(1 / n) @ C
         return sp.hstack([block(Cw, self.idf_w) * np.sqrt(.5), block(Cc, self.idf_c) * np.sqrt(.5)]).tocsr()
-    def forward(self, texts):
+    def forward(self, texts, # titles or text queries (raw or normalised)
+               ):
         "Embed a list of titles/queries."
         if not self.fitted: raise ValueError("tfidf-title is not fitted: fit it on the catalogue's titles first (embed_catalogue does)")
         docs = [normalize_title(t) for t in texts]
@@ -592,7 +630,8 @@ class TfidfTitleEncoder(Encoder):
         return {"kind": "tfidf-title", **self.spec["kwargs"], "vocab_w": self.vocab_w, "vocab_c": self.vocab_c,
                 "idf_w": self.idf_w, "idf_c": self.idf_c, "components": self.components}
     @classmethod
-    def from_state(cls, state:dict):
+    def from_state(cls, state:dict, # what `state()` returned
+                  ):
         "A fitted encoder from `state()` (also after a JSON/npz round trip)."
         e = cls(dim=int(state["dim"]), char_ngrams=tuple(state["char_ngrams"]), max_features=int(state["max_features"]), seed=int(state["seed"]))
         e.vocab_w, e.vocab_c = list(state["vocab_w"]), list(state["vocab_c"])
@@ -716,7 +755,10 @@ def _save_json(path, obj): _atomic(path, lambda t: Path(t).write_text(json.dumps
 
 class EmbeddingCache:
     "Rows of one encoder fingerprint keyed by content hash, in <dir>/<slug>-<fingerprint hash>.npz (no pickle)."
-    def __init__(self, folder, slug:str, fingerprint:dict):
+    def __init__(self, folder, # the cache folder (created on `save`)
+                 slug:str, # the encoder's slug, the start of the file name
+                 fingerprint:dict, # the encoder's fingerprint: stored rows are reused only when it matches exactly
+                ):
         self.fp = _jsonable(fingerprint)
         self.path = Path(folder) / f"{slug}-{fingerprint_key(fingerprint)}.npz"
         self.rows = {}
@@ -729,8 +771,11 @@ class EmbeddingCache:
                 warnings.warn(f"cache {self.path} is unreadable ({e}); it is ignored and rewritten")
     def __contains__(self, k): return k in self.rows
     def __len__(self): return len(self.rows)
-    def get(self, keys): return np.stack([self.rows[k] for k in keys]) if len(keys) else None
-    def put(self, keys, X):
+    def get(self, keys, # content keys, all in the cache
+           ): return np.stack([self.rows[k] for k in keys]) if len(keys) else None
+    def put(self, keys, # content keys, one per row
+            X, # rows to store (saved by `save`)
+           ):
         for k, x in zip(keys, X): self.rows[k] = np.asarray(x)
     def save(self):
         if not self.rows: return
@@ -972,7 +1017,9 @@ def load_embeddings(run_dir, # run folder
                          f"re-run `vprec embed {run_dir} --encoder {slug}`")
     return Embeddings(X.astype(np.float32, copy=False), ids, slug, meta["fingerprint"], meta)
 
-def load_state(run_dir, slug:str) -> dict:
+def load_state(run_dir, # run folder
+               slug:str, # embeddings slug
+              ) -> dict:
     "A fitted encoder's state from embeddings/<slug>.state.json + .state.npz."
     d = Path(run_dir) / "embeddings"
     st = json.loads((d / f"{slug}.state.json").read_text()) if (d / f"{slug}.state.json").exists() else {}

@@ -120,7 +120,10 @@ def random_precision(index_labels, # the label of every product of the index
     else: v = np.array([counts.get(l, 0) / N for l in q])
     return v if per_query else float(v.mean())
 
-def random_macro_precision(index_labels, query_labels, exclude_self:bool=False) -> float:
+def random_macro_precision(index_labels, # the label of every product of the index
+                           query_labels, # the label of every query
+                           exclude_self:bool=False, # queries are in the index and excluded from their own results
+                          ) -> float:
     "Exact expected macro precision@k of random results: the per-query baseline averaged per label, then over labels."
     v = random_precision(index_labels, query_labels, exclude_self, per_query=True)
     return float(pd.Series(v).groupby(np.asarray(list(query_labels), dtype=object)).mean().mean())
@@ -146,7 +149,8 @@ def random_spread(index_labels, # the label of every product of the index
         c = dict(counts); c[l] = c.get(l, 1) - 1; per_label[l] = one(c, N - 1)
     return float(np.mean([per_label[l] for l in query_labels]))
 
-def random_ild(X:np.ndarray) -> float:
+def random_ild(X:np.ndarray, # (n, d) L2-normalised vectors of the products results are drawn from
+              ) -> float:
     "Exact expected ILD of a random result list: the mean 1 - cosine over all pairs of distinct rows of X."
     X = np.asarray(X, dtype=np.float64); N = len(X)
     S = X.sum(0)
@@ -347,7 +351,8 @@ class RandomGallery:
     def gallery(self) -> list:
         "The current gallery."
         return list(self._gallery)
-    def like(self, id) -> list:
+    def like(self, id, # a product id (recorded only)
+            ) -> list:
         "Record a like (ignored by this recommender) and return the next gallery."
         self.liked.append(id); return self._next()
     def skip(self) -> list:
@@ -372,7 +377,8 @@ class Eye:
         s = np.asarray(self.sim(target, list(shown)), dtype=float)
         if self.noise and rng is not None: s = s + rng.normal(0, self.noise * self.scale, len(s))
         return s
-    def with_noise(self, noise:float):
+    def with_noise(self, noise:float, # noise, in units of `scale`
+                  ):
         "The same eye with another amount of noise."
         return Eye(self.sim, self.name, noise, self.scale)
     @classmethod
@@ -586,7 +592,8 @@ def one_hot(labels, # label per product
 # %% ../nbs/06_evaluate.ipynb #9233d223
 def _norm_word(w): return re.sub(r"[^a-z0-9]", "", str(w).lower()).removesuffix("s")
 
-def label_words(*label_values) -> set:
+def label_words(*label_values, # lists (or columns) of label values; non-strings are skipped
+               ) -> set:
     "The normalised words of every given label value (for `mask_label_words`)."
     return {_norm_word(w) for vals in label_values for v in vals if isinstance(v, str) for w in v.split()} - {""}
 
@@ -596,7 +603,9 @@ def mask_label_words(titles, # product titles
     "Titles with every word whose normalised form is in `words` removed."
     return [" ".join(w for w in str(t).split() if _norm_word(w) not in words) if isinstance(t, str) else "" for t in titles]
 
-def title_leak(titles, labels) -> float:
+def title_leak(titles, # product titles
+               labels, # each title's own label value
+              ) -> float:
     "Share of titles that contain a word of their own label (normalised), e.g. '... White Skirts' for Skirts."
     return float(np.mean([bool(label_words([l]) & {_norm_word(w) for w in str(t).split()}) for t, l in zip(titles, labels)]))
 
@@ -781,7 +790,8 @@ def evaluate_run(run_dir, # a run folder (catalogue.parquet, embeddings/)
     if write: _atomic_json(Path(run_dir) / "metrics.json", out)
     return out
 
-def without_timings(m:dict) -> dict:
+def without_timings(m:dict, # a metrics object (what `evaluate_run` returns, `metrics.json`)
+                   ) -> dict:
     "A metrics object without the latency entries (what 'identical metrics on a re-run' compares)."
     return {**m, "metrics": {k: v for k, v in m["metrics"].items() if not k.startswith("latency")}}
 

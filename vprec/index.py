@@ -34,7 +34,8 @@ def clustered_vectors(n:int,           # number of vectors
                       spread:float=0.5,# noise scale relative to the unit centre
                       intrinsic:int|None=None, # if set, noise lives mostly in this many directions per cluster
                       seed:int=0,      # random seed
-                      dtype=np.float32) -> np.ndarray:
+                      dtype=np.float32,# dtype of the returned array
+                     ) -> np.ndarray:
     "Unit vectors from a mixture of `n_clusters` random centres, for tests and benchmarks."
     rng = np.random.default_rng(seed)
     C = unit_rows(rng.standard_normal((n_clusters, d), dtype=np.float32))
@@ -84,7 +85,7 @@ def ivfpq_params(n:int,            # number of training vectors
                  k_factor:int=8,   # candidates re-ranked per result when refining
                  train_size:int|None=None # vectors k-means trains on (default: all, at most 64·nlist and 39·2**nbits)
                 ) -> dict:
-    "IVF-PQ parameters that can be trained on `n` vectors of dimension `d` (rules in the text above)."
+    "IVF-PQ parameters trainable on `n` vectors of dimension `d`: nlist ≈ 4√n (≥ 39 training vectors a cell), m ≈ d/16 dividing d, nbits 8 from 9,984 vectors on."
     if n < 2: raise ValueError(f"IVF-PQ needs at least 2 vectors to train, got {n}; use kind='flat' for tiny catalogues")
     if nlist is None: nlist = int(max(1, min(round(4 * np.sqrt(n)), n // 39)))
     if nbits is None: nbits = 8 if n >= 39 * 256 else int(max(1, min(8, np.floor(np.log2(max(n / 39, 2))))))
@@ -103,7 +104,8 @@ def ivfpq_params(n:int,            # number of training vectors
 # %% ../nbs/04_vector_index.ipynb #e1bed3e5
 def _sha1(b: bytes) -> str: return hashlib.sha1(b).hexdigest()
 
-def ids_hash(ids) -> str:
+def ids_hash(ids, # product ids in index order
+            ) -> str:
     "sha1 of the ids joined by newlines (order matters)."
     return _sha1("\n".join(map(str, ids)).encode())
 
@@ -133,7 +135,14 @@ def _atomic_write_text(path, text):
 
 class VectorIndex:
     "Nearest-neighbour search by inner product over unit vectors, keyed by product id."
-    def __init__(self, kind:str, index, ids:list, params:dict, dim:int, source:dict|None=None, X=None):
+    def __init__(self, kind:str,            # exact, flat, hnsw or ivfpq
+                 index,               # the FAISS index (None for the exact kind)
+                 ids:list,            # product ids, one per row
+                 params:dict,         # the kind parameters it was built with
+                 dim:int,             # vector dimension
+                 source:dict|None=None, # fingerprint of the embeddings it was built from (see `embeddings_fingerprint`)
+                 X=None,              # the (n, d) float32 matrix the exact kind scans (None for FAISS kinds)
+                ):
         self.kind, self.index, self.params, self.dim, self.source = kind, index, dict(params), int(dim), source
         self._X = X  # the matrix of the NumPy kind
         self._ids = [str(i) for i in ids]
@@ -193,7 +202,9 @@ class VectorIndex:
             ps.set_index_parameter(self.index, "nprobe", int(self.params["nprobe"]))
             if self.params.get("refine"): faiss.downcast_index(self.index).k_factor = float(self.params["k_factor"])
 
-    def search_rows(self, Q:np.ndarray, k:int) -> tuple[np.ndarray, np.ndarray]:
+    def search_rows(self, Q:np.ndarray, # queries: (m, d) float32 unit rows, or one (d,) vector (normalised here)
+                    k:int,         # results per query; rows past the index's size come back as -1
+                   ) -> tuple[np.ndarray, np.ndarray]:
         "Like `search` but returns row numbers (-1 when missing) instead of ids."
         if not isinstance(k, (int, np.integer)) or k <= 0: raise ValueError(f"k must be a positive integer, got {k!r}")
         Q = unit_rows(Q) if np.ndim(Q) == 1 else np.ascontiguousarray(Q, dtype=np.float32)
@@ -220,7 +231,8 @@ class VectorIndex:
         ids = np.array(self._ids + [None], dtype=object)
         return S, ids[np.where(I < 0, len(self._ids), I)]
 
-    def vectors(self, ids=None) -> np.ndarray:
+    def vectors(self, ids=None, # product ids; None: every row, in index order
+               ) -> np.ndarray:
         "The stored vectors (of `ids`, default all), reconstructed from the index (approximate for IVF-PQ codes only)."
         rows = np.arange(self.ntotal) if ids is None else np.array([self._pos[str(i)] for i in ids], dtype=np.int64)
         if self.kind == "exact": return self._X[rows]
@@ -283,7 +295,10 @@ class VectorIndex:
                    meta.get("source"), X)
 
 # %% ../nbs/04_vector_index.ipynb #39114aa7
-def index_path(run_dir, encoder:str, kind:str) -> Path:
+def index_path(run_dir,     # a run folder
+               encoder:str, # embeddings slug
+               kind:str,    # exact, flat, hnsw or ivfpq
+              ) -> Path:
     "Prefix of the index files of `encoder` and `kind` in a run folder: `run_dir/index/<encoder>-<kind>`."
     return Path(run_dir) / "index" / f"{encoder}-{kind}"
 
@@ -303,7 +318,9 @@ def index_run(run_dir,               # a run folder with embeddings
     idx.save(index_path(run_dir, emb.encoder, kind))
     return idx
 
-def saved_indexes(run_dir, encoder:str) -> list[str]:
+def saved_indexes(run_dir,     # a run folder
+                  encoder:str, # embeddings slug
+                 ) -> list[str]:
     "Kinds of the indexes saved for `encoder` in a run folder, most recently written first."
     d = Path(run_dir) / "index"
     fs = sorted(d.glob(f"{encoder}-*.faiss"), key=lambda f: f.stat().st_mtime, reverse=True) if d.exists() else []
@@ -339,8 +356,11 @@ def _time_queries(fn, Q, k):
     for q in Q: fn(q[None], k)
     return (time.perf_counter() - t) / max(len(Q), 1) * 1000
 
-def numpy_search(X, q, k):
-    "The NumPy brute-force scan the indexes are compared with: one query, scores of all rows, partial sort."
+def numpy_search(X, # (n, d) float32 unit rows
+                 q, # one query vector, (d,) or (1, d)
+                 k, # results wanted, 1 <= k <= n
+                ):
+    "The NumPy brute-force scan the indexes are compared with: the row numbers of the `k` highest-scoring rows for one query, best first."
     s = X @ q.ravel()
     top = np.argpartition(-s, k - 1)[:k]
     return top[np.argsort(-s[top])]

@@ -133,8 +133,8 @@ def _py(v):
 @dataclass
 class Recommendations:
     "Results of one `Recommender.recommend` call: `.query` (dict), `.results` (DataFrame), `.to_dict()`."
-    query: dict
-    results: pd.DataFrame
+    query: dict  # the query as asked and answered: kind, id/ids/text/image, k, mmr, dedup, weights, filters, index, ms...
+    results: pd.DataFrame  # one row per result: id, rank, score, explanation columns, then the catalogue's metadata
     def __len__(self): return len(self.results)
     @property
     def ids(self) -> list: return self.results["id"].tolist()
@@ -143,7 +143,8 @@ class Recommendations:
         cols = [c for c in self.results.columns if c not in BYTES_COLS]
         res = [{c: _py(v) for c, v in zip(cols, row)} for row in self.results[cols].itertuples(index=False, name=None)]
         return {"query": {k: _py(v) if not isinstance(v, (dict, list)) else v for k, v in self.query.items()}, "results": res}
-    def table(self, label:str|None=None) -> pd.DataFrame:
+    def table(self, label:str|None=None, # label column shown after the title; None: the query's label
+             ) -> pd.DataFrame:
         "The explanation columns and the title/label, for printing."
         lab = label or self.query.get("label")
         cols = [c for c in EXPLAIN if c in self.results] + [c for c in ("title", lab) if c and c in self.results and c not in EXPLAIN]
@@ -154,7 +155,10 @@ class Recommendations:
         with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 40):
             return f"query {q}\n" + self.table().to_string(index=False, float_format=lambda x: f"{x:.3f}")
     __repr__ = __str__
-    def show(self, ncols:int=6, query_thumbnail=None, title:str|None=None):
+    def show(self, ncols:int=6, # thumbnails per row
+             query_thumbnail=None, # a PIL image or thumbnail bytes of the query, drawn first
+             title:str|None=None, # figure title
+            ):
         "A grid of result thumbnails (query first when its thumbnail is known) with rank, id, label and score."
         return results_grid(self, ncols=ncols, query_thumbnail=query_thumbnail, title=title)
 
@@ -210,7 +214,8 @@ class UnknownProduct(KeyError):
     "An id that is not in the catalogue (a KeyError whose message prints without quotes)."
     def __str__(self): return str(self.args[0]) if self.args else ""
 
-def dedup_threshold(embeddings) -> float:
+def dedup_threshold(embeddings, # an `Embeddings` (anything with `.meta`/`.fingerprint` dicts)
+                   ) -> float:
     "The encoder's calibrated near-duplicate threshold from the embeddings' fingerprint/meta, else 0.985 (seed 000)."
     for src in (getattr(embeddings, "meta", None) or {}, getattr(embeddings, "fingerprint", None) or {}):
         v = src.get("dedup_threshold")
@@ -565,7 +570,8 @@ class Session:
                                  liked=list(self.liked)))
         return self.gallery()
 
-    def like(self, id) -> list:
+    def like(self, id, # a product shown in this session
+            ) -> list:
         "Record a like of a product shown in this session and return the next gallery."
         pid = str(id)
         if pid not in self.shown:
@@ -615,7 +621,8 @@ def _write_embeddings(run_dir, slug, X, meta):
     tmpj.write_text(json.dumps(meta, indent=1, ensure_ascii=False, default=str))
     os.replace(tmp, d / f"{slug}.npy"); os.replace(tmpj, d / f"{slug}.json")
 
-def run_encoders(run_dir) -> list:
+def run_encoders(run_dir, # a run folder
+                ) -> list:
     "Slugs of the embeddings saved in a run folder."
     d = Path(run_dir) / "embeddings"
     return sorted(p.stem for p in d.glob("*.json") if not p.name.endswith(".state.json")) if d.exists() else []

@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['STAGE_RE', 'STAGE_NEEDS', 'find_nbs', 'stage_notebooks', 'notebook_parameters', 'check_params', 'run_name',
-           'kernel_name', 'StageError', 'versions', 'git_commit', 'metric_values', 'is_timing', 'headline',
-           'summary_md', 'stage_needs', 'run', 'finished', 'sweep', 'md_table', 'tidy_metrics', 't_interval',
-           'ci_table', 'plot_sweep', 'aggregate', 'metrics_diff', 'ray_embed_images']
+           'kernel_name', 'StageError', 'versions', 'code_version', 'git_commit', 'metric_values', 'is_timing',
+           'headline', 'summary_md', 'stage_needs', 'run_by_needs', 'run', 'finished', 'sweep', 'md_table',
+           'tidy_metrics', 't_interval', 'ci_table', 'plot_sweep', 'aggregate', 'metrics_diff', 'ray_embed_images']
 
 # %% ../nbs/08_sweep.ipynb #sweep-006
 STAGE_RE = re.compile(r"^0[0-6][a-z]?_[^/]*\.ipynb$")   # 00_catalogue ... 06_evaluate, 02b_weightfree included
@@ -39,7 +39,7 @@ def find_nbs(nbs=None  # folder of stage notebooks; None: the project's `nbs/` b
 def stage_notebooks(nbs,        # folder of stage notebooks
                     stages=None  # names of the stages wanted (e.g. ["00_catalogue", "06_evaluate"]); None: all
                    ) -> list[Path]:
-    "The stage notebooks of a run in the order they run: `00_*` to `06_*`, sorted by name."
+    "The stage notebooks of a run (`00_*` to `06_*`, `02b_*` included), sorted by name; `stage_needs` decides when each starts."
     found = sorted(p for p in Path(nbs).iterdir() if STAGE_RE.match(p.name))
     if stages is None: return found
     missing = [s for s in stages if not any(p.stem == Path(s).stem for p in found)]
@@ -117,7 +117,13 @@ def kernel_name(name="python3"  # the kernel papermill would use
 # %% ../nbs/08_sweep.ipynb #sweep-019
 class StageError(RuntimeError):
     "A stage notebook failed: which one, in which cell, with which error, and where its executed copy is."
-    def __init__(self, notebook, cell, ename, evalue, executed, source=""):
+    def __init__(self, notebook, # file name of the stage notebook
+                 cell, # 1-based number of the failing cell in that notebook; None when no cell failed (e.g. the kernel)
+                 ename, # the exception's class name
+                 evalue, # the exception's message
+                 executed, # path of the executed copy holding the traceback
+                 source="", # the failing cell's source (its first code line is quoted in the message)
+                ):
         self.notebook, self.cell, self.ename, self.evalue, self.executed = notebook, cell, ename, evalue, executed
         first = (str(evalue).strip().splitlines() or [""])[0][:300]
         code = next((l.strip() for l in str(source).splitlines() if l.strip() and not l.startswith("#|")), "")[:80]
@@ -170,6 +176,18 @@ def versions() -> dict:
         except PackageNotFoundError: pass
     return out
 
+def code_version(nbs  # the folder of the stage notebooks
+                ) -> str:
+    "A hash of the code a run executes: the `vprec` package's source and the code cells of the stage notebooks."
+    import vprec
+    h = hashlib.sha1()
+    for f in sorted(Path(vprec.__file__).parent.glob("*.py")): h.update(f.name.encode()); h.update(f.read_bytes())
+    for p in stage_notebooks(nbs):
+        h.update(p.name.encode())
+        for c in json.loads(p.read_text()).get("cells", []):
+            if c.get("cell_type") == "code": h.update("".join(c.get("source", "")).encode())
+    return h.hexdigest()[:16]
+
 def git_commit(path  # a folder inside a git checkout
               ) -> dict|None:
     "The commit of the checkout holding `path` and whether it has uncommitted changes, or None outside git."
@@ -193,7 +211,8 @@ def metric_values(m  # a metrics.json object: {"metrics": {name: {"value", "ci"}
         rows.append(dict(metric=name, value=float(val), ci_lo=ci[0], ci_hi=ci[1], baseline=(m.get("baseline") or {}).get(name)))
     return pd.DataFrame(rows, columns=["metric", "value", "ci_lo", "ci_hi", "baseline"])
 
-def is_timing(metric: str) -> bool:
+def is_timing(metric: str, # a metric name, e.g. "latency_ms_p50"
+             ) -> bool:
     "Whether a metric is a timing (latency, throughput): reported, never part of `identical metrics`."
     return bool(re.search(r"latency|_ms|seconds|qps|per_s|time", metric))
 
@@ -266,6 +285,40 @@ def stage_needs(notebooks  # the stage notebooks of a run, in order (`stage_note
     return {p.name: [q.name for q, kq in zip(notebooks[:i], keys[:i]) if keys[i] not in STAGE_NEEDS or kq in closure(keys[i])]
             for i, p in enumerate(notebooks)}
 
+def _workers(workers=None):
+    "Items at a time: as asked, else one more than the cores, at most 3 (a stage is partly idle: kernel start, files)."
+    workers = workers or min(3, (os.cpu_count() or 1) + 1)
+    if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
+    return workers
+
+def run_by_needs(items,            # things to do, in order (e.g. notebook paths); each has a `.name`
+                 needs,            # {name: names of the items it waits for}, e.g. `stage_needs`
+                 execute,          # item -> result; runs in a worker thread
+                 workers=None,     # items at a time; None: one more than the cores, at most 3
+                 ok=lambda r: r is None,  # whether a result is a success
+                 stop=True,        # after a failure start nothing new (True) or only what does not wait for the failed item (False)
+                 on_start=None,    # called with the names running, whenever one starts
+                 on_done=None      # called with (item, result) as each finishes, in the calling thread
+                ) -> dict:
+    "Run `execute` on each item as soon as the items it needs have succeeded, `workers` at a time; return {name: result} of those that ran."
+    workers = _workers(workers)
+    pending, running, done, failed, results = list(items), {}, set(), set(), {}
+    with ThreadPoolExecutor(workers) as ex:
+        while pending or running:
+            while len(running) < workers and not (stop and failed):
+                ready = next((p for p in pending if set(needs[p.name]) <= done), None)
+                if ready is None: break
+                pending.remove(ready); running[ex.submit(execute, ready)] = ready
+                if on_start: on_start([p.name for p in running.values()])
+            if not running: break
+            fin, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in fin:
+                p = running.pop(f); results[p.name] = r = f.result()
+                (done if ok(r) else failed).add(p.name)
+                if on_done: on_done(p, r)
+            pending = [p for p in pending if not set(needs[p.name]) & failed]
+    return results
+
 def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<seed>
         params=None,    # parameters for the stage notebooks, e.g. {"sample_size": 500, "seed": 1}
         nbs=None,       # folder of the stage notebooks; None: the project's nbs/
@@ -284,8 +337,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     declared = {p.name: notebook_parameters(p) for p in notebooks}
     params = {k: _as_path_if_exists(v) for k, v in (params or {}).items()}
     check_params(params, declared)
-    workers = workers or min(3, (os.cpu_count() or 1) + 1)   # a stage is partly idle (kernel start, files): one extra keeps the cores busy
-    if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
+    workers = _workers(workers)
     defaults = {}
     for d in declared.values():
         for k, v in d.items(): defaults.setdefault(k, _as_path_if_exists(v, base=nbs))
@@ -298,7 +350,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     kname = kernel_name()
     needs = stage_needs(notebooks)
     rec = dict(params=params, tests=tests, workers=workers, status="running", created=_now(), nbs=str(nbs), kernel=kname,
-               python=sys.executable, git=git_commit(nbs), versions=versions(), stages=[])
+               python=sys.executable, git=git_commit(nbs), code=code_version(nbs), versions=versions(), stages=[])
     _write_json(out/"params.json", rec)
     order = {p.name: i for i, p in enumerate(notebooks)}
 
@@ -320,22 +372,17 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
         return {**stage, "status": "ok", "seconds": round(time.time() - t0, 1)}, None
 
     bar = tqdm(total=len(notebooks), desc=f"vprec run {out.name}", unit="stage", disable=not progress)
-    pending, running, done, failed = list(notebooks), {}, set(), None
-    with _env_without("IN_TEST"), ThreadPoolExecutor(workers) as ex:
-        while pending or running:
-            while failed is None and len(running) < workers:   # after a failure nothing new starts; running stages finish
-                ready = next((p for p in pending if set(needs[p.name]) <= done), None)
-                if ready is None: break
-                pending.remove(ready); running[ex.submit(execute, ready)] = ready
-            bar.set_postfix_str(" + ".join(p.stem for p in running.values()))
-            if not running: break
-            fin, _ = wait(running, return_when=FIRST_COMPLETED)
-            for f in fin:
-                p = running.pop(f); stage, err = f.result()
-                rec["stages"] = sorted(rec["stages"] + [stage], key=lambda s: order[s["notebook"]])
-                if err is None: done.add(p.name); bar.update(1)
-                elif failed is None: failed = err
-                _write_json(out/"params.json", rec)
+    errors = []
+    def on_done(p, result):   # in this thread: record the stage, keep the first error
+        stage, err = result
+        rec["stages"] = sorted(rec["stages"] + [stage], key=lambda s: order[s["notebook"]])
+        if err is None: bar.update(1)
+        else: errors.append(err)
+        _write_json(out/"params.json", rec)
+    with _env_without("IN_TEST"):   # after a failure nothing new starts; running stages finish
+        run_by_needs(notebooks, needs, execute, workers, ok=lambda r: r[1] is None, stop=True, on_done=on_done,
+                     on_start=lambda names: bar.set_postfix_str(" + ".join(Path(n).stem for n in names)))
+    failed = errors[0] if errors else None
     bar.close()
     if failed is not None:
         rec.update(status="failed", error=str(failed), finished=_now(), seconds=round(time.time() - t_run, 1))
@@ -348,15 +395,16 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
 
 # %% ../nbs/08_sweep.ipynb #sweep-032
 def finished(run_dir,  # a run folder
-             params    # the parameters it should have run with
+             params,   # the parameters it should have run with
+             code=None # `code_version` it should have run with (None: any)
             ) -> bool:
-    "Whether a run folder holds a successful run with these parameters (metrics.json present, params.json matching)."
+    "Whether a run folder holds a successful run with these parameters, made by this code (metrics.json present, params.json matching)."
     run_dir = Path(run_dir)
     if not (run_dir/"metrics.json").exists() or not (run_dir/"params.json").exists(): return False
     try: rec = json.loads((run_dir/"params.json").read_text())
     except ValueError: return False
     strip = lambda d: json.loads(json.dumps({k: v for k, v in d.items() if k != "run_dir"}, default=str))
-    return rec.get("status") == "ok" and strip(rec.get("params", {})) == strip(params)
+    return rec.get("status") == "ok" and strip(rec.get("params", {})) == strip(params) and (code is None or rec.get("code") == code)
 
 def _run_task(run_dir, params, nbs, threads, stages=None):
     "Run one sweep task in a worker process of its own; return (status, error, seconds)."
@@ -387,7 +435,7 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
           progress=True, # show a progress bar over the runs
           stages=None    # stages of each run (e.g. leave out EDA and clusters); None: all of 00-06
          ) -> pd.DataFrame:
-    "Run a grid of independent runs in parallel worker processes, skipping finished ones; one row per run."
+    "Run a grid of independent runs in parallel worker processes, skipping those finished by the same code; one row per run."
     out = Path(out).expanduser().resolve(); nbs = find_nbs(nbs)
     base = {k: _as_path_if_exists(v) for k, v in (params or {}).items()}
     axes = {"seed": list(seeds), "sample_size": list(sample_sizes), **{k: list(v) for k, v in (grid or {}).items()}}
@@ -406,9 +454,9 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
     if len(set(names)) < len(names): raise ValueError(f"two runs of the grid share a folder name: {sorted(n for n in names if names.count(n) > 1)[:3]}")
     (out/"runs").mkdir(parents=True, exist_ok=True)
     _write_json(out/"sweep.json", dict(axes=axes, params=base, nbs=str(nbs), stages=stages, workers=workers, created=_now()))
-    rows, todo = [], []
+    rows, todo, code = [], [], code_version(nbs)
     for run_dir, p, setting in tasks:
-        if finished(run_dir, p): rows.append(dict(run=run_dir.name, **setting, status="done earlier", error=None, seconds=0.0))
+        if finished(run_dir, p, code): rows.append(dict(run=run_dir.name, **setting, status="done earlier", error=None, seconds=0.0))
         else: todo.append((run_dir, p, setting))
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     bar = tqdm(total=len(tasks), initial=len(rows), desc="vprec sweep", unit="run", disable=not progress)

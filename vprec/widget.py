@@ -120,14 +120,14 @@ def filter_options(df:pd.DataFrame, # catalogue table
 @dataclass
 class Card:
     "What one result card shows."
-    id: str
-    title: str
-    label: str
-    score: float|None
-    thumbnail: bytes
+    id: str  # product id
+    title: str  # product title ("" when it has none)
+    label: str  # the product's value of the label column
+    score: float|None  # the result's ranking score; None outside a results table
+    thumbnail: bytes  # JPEG bytes (a grey placeholder when the product has no thumbnail)
     caption: str  # the short line under the title
     tooltip: str  # every explanation field, for hover
-    kind: str = ""  # "", "similar" or "explore" (session galleries)
+    kind: str = ""  # "", "similar", "explore" or "liked" (session galleries)
 
 def _num(v):
     try: v = float(v)
@@ -184,12 +184,12 @@ def cards_from_results(results:pd.DataFrame, # `Recommendations.results`
 @dataclass
 class SearchView:
     "What the Search tab shows after a search."
-    cards: list = field(default_factory=list)
+    cards: list = field(default_factory=list)  # the results' `Card`s, in rank order
     query_caption: str = ""  # HTML under the query picture
     query_thumbnail: bytes|None = None  # the query's picture (None for a text query)
     message: str = ""  # HTML: what happened, or what went wrong and what to do
-    ok: bool = True
-    elapsed_ms: float = 0.0
+    ok: bool = True  # False when the search failed (`message` says why)
+    elapsed_ms: float = 0.0  # time the search took, in milliseconds
     query: dict = field(default_factory=dict)  # the arguments `recommend` was called with (no image bytes)
 
     def table(self) -> pd.DataFrame:
@@ -237,8 +237,9 @@ class AppState:
     @classmethod
     def from_run(cls, run_dir, # a run folder with a catalogue and embeddings
                  encoder=None, # embeddings to use (default: the latest)
-                 **kw):
-        "Load `Recommender.from_run(run_dir, encoder)`."
+                 **kw, # passed on to `AppState` (label, n, n_exploit, seed, max_upload_mb)
+                ):
+        "The app's state over `Recommender.from_run(run_dir, encoder)`: the recommender, its catalogue and thumbnails."
         from vprec.recommend import Recommender
         return cls(Recommender.from_run(run_dir, encoder=encoder), run_dir=run_dir, **kw)
 
@@ -249,12 +250,15 @@ class AppState:
             self._session = Session(self.rec, n=self.n, n_exploit=self.n_exploit, seed=self.seed)
         return self._session
 
-    def thumbnail(self, pid:str) -> bytes:
+    def thumbnail(self, pid:str, # a product id
+                 ) -> bytes:
         "The catalogue thumbnail of product `pid` (a placeholder when it has none)."
         th = self.df_by_id.at[pid, "thumbnail"] if "thumbnail" in self.df_by_id and pid in self.df_by_id.index else None
         return bytes(th) if isinstance(th, (bytes, bytearray)) and th else placeholder_jpeg()
 
-    def card(self, pid:str, kind:str="") -> Card:
+    def card(self, pid:str, # a product id
+             kind:str="", # what the card is: "", "similar", "explore" or "liked"
+            ) -> Card:
         "A card for a catalogue product outside any results table (session galleries, the liked strip)."
         r = self.df_by_id.loc[pid]
         title = "" if pd.isna(r.get("title")) else str(r.get("title"))
@@ -330,8 +334,8 @@ def search(state:AppState, # the app's state
 @dataclass
 class SessionView:
     "What the Session tab shows."
-    cards: list = field(default_factory=list)
-    liked: list = field(default_factory=list)
+    cards: list = field(default_factory=list)  # the gallery's `Card`s
+    liked: list = field(default_factory=list)  # `Card`s of the liked products, in order of liking
     status: str = ""  # HTML: round, likes, products seen
     message: str = ""  # HTML: an error, if any
 
@@ -372,11 +376,13 @@ def session_like(state:AppState, # the app's state
     "Like `pid`, move to the next gallery."
     return _guard(state, lambda: state.session.like(str(pid)))
 
-def session_skip(state:AppState) -> SessionView:
+def session_skip(state:AppState, # the app's state
+                ) -> SessionView:
     "Next gallery without a like."
     return _guard(state, lambda: state.session.skip())
 
-def session_reset(state:AppState) -> SessionView:
+def session_reset(state:AppState, # the app's state
+                 ) -> SessionView:
     "Start the session again (same seed, so the same first gallery)."
     def go():
         state.session.reset(); return state.session.gallery()
@@ -407,7 +413,10 @@ class TipImage(W.Image):
 
 class CardWidget(W.VBox):
     "One product card: thumbnail, title, label and score, explanation, and an action button."
-    def __init__(self, action:str, on_click, thumb:int=THUMB):
+    def __init__(self, action:str, # the button's caption, e.g. "More like this"
+                 on_click, # called with the shown product's id when the button is pressed
+                 thumb:int=THUMB, # thumbnail side in pixels
+                ):
         self.img = TipImage(format="jpeg", layout=W.Layout(width=f"{thumb}px", height=f"{thumb}px", object_fit="contain",
                                                           margin="0 auto"))
         self.text = W.HTML()
@@ -419,7 +428,8 @@ class CardWidget(W.VBox):
             width=f"{CARD_W}px", padding="6px", margin="0 6px 6px 0", border="1px solid #e2e2e2", align_items="center"))
         self.add_class("vprec-card")
 
-    def show(self, c:Card|None):
+    def show(self, c:Card|None, # the card to show; None hides the widget
+            ):
         "Show card `c`, or hide the widget when None."
         if c is None:
             self.pid, self.layout.display = None, "none"; return
@@ -439,7 +449,9 @@ def _slider(cls, desc, value, lo, hi, step, tip, fmt=None):
 
 class App(W.VBox):
     "The vprec widget: a Search tab and a Session tab over one `AppState`."
-    def __init__(self, state:AppState, max_k:int=24):
+    def __init__(self, state:AppState, # what the callbacks read (see `AppState.from_run`)
+                 max_k:int=24, # the top of the results-k slider (and the number of result cards)
+                ):
         self.state, self.max_k, self.last = state, max_k, None
         df = state.df
         # --- search controls
@@ -527,7 +539,8 @@ class App(W.VBox):
         return (f"vprec widget: {len(self.state.df):,} products" + (f" of run {self.state.run_dir}" if self.state.run_dir else "")
                 + " (a live widget: it shows in JupyterLab with a running kernel)")
 
-    def warm_up(self, background:bool=True):
+    def warm_up(self, background:bool=True, # warm up in a daemon thread; False: before returning
+               ):
         "Run `AppState.warm` (in a thread unless `background` is False) and say in the header when it is done."
         self.ready.value = '<span style="color:#8a5300">· warming up…</span>'
         def go():
@@ -548,7 +561,9 @@ class App(W.VBox):
                     w_text=self.w_text.value, w_category=self.w_cat.value,
                     filters={c: d.value for c, d in self.filters.items()})
 
-    def run(self, mode:str, **query):
+    def run(self, mode:str, # "text", "product" or "image"
+            **query, # overrides of the text, product and upload controls' values (passed on to `search`)
+           ):
         "Search in `mode` with the current controls and show the result."
         q = dict(text=self.text.value, product=self.picker.value, upload=self.upload.value) | query
         self.last = (mode, q)
@@ -564,7 +579,8 @@ class App(W.VBox):
         "Repeat the last search after a control changed."
         if self.last: self.run(self.last[0], **self.last[1])
 
-    def more_like_this(self, pid:str):
+    def more_like_this(self, pid:str, # the result's product id
+                      ):
         "A result's button: search from that product."
         self.picker.unobserve(self._picker_changed, "value")
         self.picker.value = product_option(pid, self.state.df_by_id.at[pid, "title"] if "title" in self.state.df_by_id else None)
@@ -576,7 +592,8 @@ class App(W.VBox):
         self.picker.options = match_products(self.state.df, v, 40)
         if v in self.picker.options or (self.state.df_by_id.index == v.strip()).any(): self.run("product")
 
-    def show_search(self, v:SearchView):
+    def show_search(self, v:SearchView, # what `search` returned
+                   ):
         "Copy a `SearchView` into the widgets (cards first, then the query, then the message)."
         for i, c in enumerate(self.cards): c.show(v.cards[i] if i < len(v.cards) else None)
         if v.ok:
@@ -585,11 +602,13 @@ class App(W.VBox):
             self.query_txt.value = f'<div style="font-size:12px;color:#333;line-height:1.35">{v.query_caption}</div>'
         self.msg.value = v.message
 
-    def like(self, pid:str):
+    def like(self, pid:str, # the liked product's id
+            ):
         "A session card's button."
         self.show_session(session_like(self.state, pid))
 
-    def show_session(self, v:SessionView):
+    def show_session(self, v:SessionView, # what `session_view` (or a session action) returned
+                    ):
         "Copy a `SessionView` into the widgets."
         self.s_status.value, self.s_msg.value = f'<div style="font-size:14px;margin-right:16px">{v.status}</div>', v.message
         for i, c in enumerate(self.s_cards): c.show(v.cards[i] if i < len(v.cards) else None)
