@@ -6,7 +6,7 @@ Docs: https://vprec.github.io/vprec/catalogue.html.md"""
 
 # %% ../nbs/00_catalogue.ipynb #bc806325
 from __future__ import annotations
-import codecs, datetime, hashlib, io, json, multiprocessing, os, platform, re, socket, warnings
+import codecs, datetime, hashlib, io, json, multiprocessing, os, platform, re, socket, threading, warnings
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'MIN_SIDE', 'THUMB_SIDE', 'TABLE_EXTS', 'DOC_EXTS', 'COLUMN_ALIASES', 'VALIDATION_COLUMNS',
            'IMAGE_COLUMNS', 'LABEL_PREFERENCE', 'KNOWN_HIERARCHIES', 'ImageProblem', 'content_hash', 'read_image',
-           'map_columns', 'top_level', 'Catalogue', 'load_catalogue', 'balanced_sample', 'duplicate_groups',
-           'catalogue_stage', 'catalogue_summary']
+           'map_columns', 'top_level', 'atomic_write', 'atomic_json', 'Catalogue', 'load_catalogue', 'balanced_sample',
+           'duplicate_groups', 'catalogue_stage', 'catalogue_summary']
 
 # %% ../nbs/00_catalogue.ipynb #651efaf4
 MAX_PIXELS = 64_000_000  # 8000 x 8000: above any product photo, far below what a decompression bomb unpacks to
@@ -283,13 +283,24 @@ def _versions() -> dict:
         except PackageNotFoundError: pass
     return out
 
-def _atomic_write(path: Path, write) -> None:
-    "Call `write(tmp)` on a temporary name beside `path`, then rename it onto `path`"
-    path = Path(path); tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp); os.replace(tmp, path)
+def atomic_write(path,  # the file to write
+                 write  # called with a temporary path beside `path`; writes the whole file there
+                ) -> Path:
+    "Write a file so no reader sees half of it: `write(tmp)` on a temporary name beside `path`, then a rename onto `path` (its folder made if missing; a failed write leaves `path` as it was)."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try: write(tmp); os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
+    return path
+
+def atomic_json(path,  # the JSON file to write
+                obj,   # what to write (numpy values, paths and tuples are converted)
+                **kw   # passed on to `json.dumps`, e.g. `indent=None`
+               ) -> Path:
+    "Write `obj` as JSON with `atomic_write` (indented one space, non-ASCII kept)."
+    text = json.dumps(_jsonable(obj), **{"indent": 1, "ensure_ascii": False, **kw})
+    return atomic_write(path, lambda t: Path(t).write_text(text))
 
 # %% ../nbs/00_catalogue.ipynb #49bc1d07
 class Catalogue:
@@ -372,8 +383,8 @@ def save(self: Catalogue, dir # the run folder: catalogue.parquet and validation
     d = Path(dir); d.mkdir(parents=True, exist_ok=True)
     t = pa.Table.from_pandas(self.df, preserve_index=False)
     t = t.replace_schema_metadata({**(t.schema.metadata or {}), b"vprec": json.dumps(self.meta).encode()})
-    _atomic_write(d / "catalogue.parquet", lambda tmp: pq.write_table(t, tmp))
-    _atomic_write(d / "validation.csv", lambda tmp: self.validation.to_csv(tmp, index=False))
+    atomic_write(d / "catalogue.parquet", lambda tmp: pq.write_table(t, tmp))
+    atomic_write(d / "validation.csv", lambda tmp: self.validation.to_csv(tmp, index=False))
     return d
 
 @patch(cls_method=True)

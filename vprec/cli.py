@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--refresh", action="store_true", help="re-execute every chapter in place on the bundled sample, rebuild the front page's results and README.md")
     d.add_argument("--no-render", action="store_true", help="check without rendering (the notebooks, README.md, docments; and _docs/ if it exists)")
     d.add_argument("--workers", type=int, default=None, help="chapters executed at a time by --refresh (default: cores + 1, at most 3)")
+    d.add_argument("--notebooks", nargs="+", default=None, help="with --refresh: only these chapters, e.g. 03_clusters.ipynb (default: every sidebar page)")
     d.add_argument("--nbs", default=None)
     return p
 
@@ -233,7 +234,7 @@ def cmd_docs(a  # the arguments `build_parser` parsed
             ):
     "`vprec docs`: refresh the chapters (with --refresh), render the site, check it; problems make it fail."
     from vprec.docs import refresh, render, check
-    problems = refresh(nbs=a.nbs, workers=a.workers) if a.refresh else []
+    problems = refresh(nbs=a.nbs, notebooks=a.notebooks, workers=a.workers) if a.refresh else []
     site = None if a.no_render else render(a.nbs)
     if site: print(f"site rendered: {site/'index.html'}")
     problems = list(dict.fromkeys(problems + check(nbs=a.nbs, site=site)))

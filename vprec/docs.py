@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit, unquote
+from .catalogue import atomic_write, atomic_json
 
 # %% ../nbs/10_docs.ipynb #d916a397
 def sidebar_notebooks(nbs  # the notebooks folder (holds sidebar.yml)
@@ -48,19 +49,20 @@ def _outputs(nb):
         if c.get("cell_type") == "code":
             for o in c.get("outputs", []): yield i, o
 
-def notebook_problems(path  # a notebook committed with the outputs of its execution
+def notebook_problems(path,         # a notebook committed with the outputs of its execution
+                      figures=True  # whether it must show a figure (the stage chapters do)
                      ) -> list[str]:
     "What the docs page of a stage notebook would show wrongly: no figure output, error outputs or tracebacks."
     path = Path(path); nb = json.loads(path.read_text())
-    out, figures = [], 0
+    out, n_fig = [], 0
     for i, o in _outputs(nb):
-        if any(m in o.get("data", {}) for m in FIGURE_MIMES): figures += 1
+        if any(m in o.get("data", {}) for m in FIGURE_MIMES): n_fig += 1
         if o.get("output_type") == "error":
             out.append(f"{path.name}: cell {i + 1} holds an error output ({o.get('ename')}: {str(o.get('evalue'))[:120]})")
         text = "".join(o.get("text", "")) if o.get("output_type") == "stream" else ""
         if "Traceback (most recent call last)" in text:
             out.append(f"{path.name}: cell {i + 1} printed a traceback")
-    if not figures: out.append(f"{path.name}: no figure output; execute it in place (`vprec docs --refresh`) so its page shows its figures")
+    if figures and not n_fig: out.append(f"{path.name}: no figure output; execute it in place (`vprec docs --refresh`) so its page shows its figures")
     return out
 
 # %% ../nbs/10_docs.ipynb #dac31a24
@@ -290,8 +292,7 @@ def execute_in_place(path,          # a notebook; executed in its own folder, th
                    extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()
     for c, r in zip(nb.cells, run.cells):
         if c.cell_type == "code": c.outputs, c.execution_count = r.outputs, r.execution_count
-    tmp = path.with_name(f".{path.name}.refresh.tmp")
-    nbformat.write(nb, tmp); os.replace(tmp, path)
+    atomic_write(path, lambda t: nbformat.write(nb, str(t)))
     from nbdev.clean import nbdev_clean
     nbdev_clean(fname=str(path))
     return time.time() - t0
@@ -307,7 +308,7 @@ def _fix_readme_links(readme,   # README.md, as nbdev-readme wrote it
         for n in sidebar_notebooks(nbs):
             text = re.sub(re.escape(site_url.rstrip("/") + "/" + page_of(n)) + r"(?=\))", n, text)
     fixed = re.sub(r"\]\((?!https?:|#|/|nbs/)([^)\s]+)\)", r"](nbs/\1)", text)
-    if fixed != p.read_text(): tmp = p.with_name(".README.md.tmp"); tmp.write_text(fixed); os.replace(tmp, p)
+    if fixed != p.read_text(): atomic_write(p, lambda t: Path(t).write_text(fixed))
 
 # %% ../nbs/10_docs.ipynb #aed891d6
 def _tool(name):
@@ -324,24 +325,28 @@ def refresh(nbs=None,         # the notebooks folder; None: the project's nbs/
     "Re-execute the stage notebooks in place on the bundled sample, then rebuild the front page's results and README.md; return the problems found (empty: all fresh)."
     from vprec.sweep import find_nbs, stage_needs, run_by_needs, _env_without
     nbs = find_nbs(nbs)
-    names = notebooks or [n for n in sidebar_notebooks(nbs) if n != "index.ipynb"]
+    names = [Path(n).name if Path(n).suffix else f"{n}.ipynb" for n in notebooks] if notebooks else \
+            [n for n in sidebar_notebooks(nbs) if n != "index.ipynb"]
+    missing = [n for n in names if not (nbs/n).exists()]
+    if missing: raise FileNotFoundError(f"no notebook {', '.join(missing)} in {nbs}; give names like 03_clusters.ipynb")
     paths = [nbs/n for n in names]
     needs = stage_needs(paths)
     problems = []
     def execute(p):
         try: s = execute_in_place(p, timeout=timeout)
         except Exception as e:
-            return f"{p.name}: execution failed, the notebook is left as it was: {type(e).__name__}: {str(e).strip().splitlines()[-1][:300] if str(e).strip() else ''}"
+            last = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()[-1:] or [""]   # nbclient colours its traceback
+            return f"{p.name}: execution failed, the notebook is left as it was: {type(e).__name__}: {last[0][:300]}"
         if progress: print(f"{p.name}: executed in {s:.0f} s", flush=True)
     with _env_without("IN_TEST"):
-        errors = run_by_needs(paths, needs, execute, workers=workers)
-    problems += [e for e in errors if e]
-    problems += [q for p in paths if p.exists() for q in notebook_problems(p)]
+        results = run_by_needs(paths, needs, execute, workers=workers, stop=False)
+    problems += [r for r in results.values() if r]
+    problems += [f"{p.name}: not executed, a chapter it reads failed" for p in paths if p.name not in results]
+    problems += [q for p in paths if p.exists() for q in notebook_problems(p, figures=bool(FIGURE_PAGES.match(p.name)))]
     runs = nbs.parent/"runs"
     try:
         h = headline(runs)
-        (nbs/"results").mkdir(exist_ok=True)
-        tmp = nbs/"results"/".headline.json.tmp"; tmp.write_text(json.dumps(h, indent=1) + "\n"); os.replace(tmp, nbs/"results"/"headline.json")
+        atomic_json(nbs/"results"/"headline.json", h)
         with _env_without("IN_TEST"): execute_in_place(nbs/"index.ipynb", timeout=timeout)
     except Exception as e: problems.append(f"front page not refreshed: {type(e).__name__}: {e}")
     if shutil.which("quarto"):

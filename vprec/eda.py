@@ -6,7 +6,7 @@ Docs: https://vprec.github.io/vprec/eda.html.md"""
 
 # %% ../nbs/01_eda.ipynb #ce37d09f
 from __future__ import annotations
-import os, re, tempfile
+import os, re
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import matplotlib.colors as mcolors
 from PIL import Image
 from tqdm.auto import tqdm
-from .catalogue import read_image
+from .catalogue import read_image, atomic_write
 
 # %% auto #0
 __all__ = ['LUMA', 'BRAND_COLUMNS', 'FASHION_COLOURS', 'image_stats', 'image_stats_table', 'value_table', 'long_tail',
@@ -160,18 +160,7 @@ def save_figure(fig, # a matplotlib figure
                ) -> Path:
     "Write `fig` to `run_dir/figures/<stage>-<name>.png` atomically and return the path."
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", f"{stage}-{name}"): raise ValueError(f"figure name {stage}-{name!r}: use letters, digits, '-', '_' or '.' only")
-    d = Path(run_dir) / "figures"
-    d.mkdir(parents=True, exist_ok=True)
-    out = d / f"{stage}-{name}.png"
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{out.stem}-", suffix=".png.tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-        os.chmod(tmp, 0o644)                                     # mkstemp makes it private; figures are for everyone
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-    return out
+    return atomic_write(Path(run_dir) / "figures" / f"{stage}-{name}.png", lambda t: fig.savefig(t, dpi=dpi, bbox_inches="tight", format="png"))
 
 # %% ../nbs/01_eda.ipynb #67f187cc
 def plot_counts(s:pd.Series, # a label column

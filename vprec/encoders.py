@@ -10,6 +10,7 @@ import contextlib, hashlib, importlib, io, json, logging, math, os, re, sys, tim
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from .catalogue import atomic_write, atomic_json
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")  # the libraries' offline switches
 if os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() not in ("0", "false", "no", "off"):
@@ -733,25 +734,17 @@ class Embeddings:
     @property
     def dedup_threshold(self) -> float: return float(self.meta.get("dedup_threshold", 0.985))
 
-def _atomic(path:Path, write):
-    "Call write(tmp) then rename tmp onto path."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try: write(tmp); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
 def _save_npy(path, X):
     def w(t):
         with open(t, "wb") as f: np.save(f, X, allow_pickle=False)
-    _atomic(path, w)
+    atomic_write(path, w)
 
 def _save_npz(path, **arrays):
     def w(t):
         with open(t, "wb") as f: np.savez(f, **arrays)
-    _atomic(path, w)
+    atomic_write(path, w)
 
-def _save_json(path, obj): _atomic(path, lambda t: Path(t).write_text(json.dumps(_jsonable(obj), indent=1, ensure_ascii=False)))
+def _save_json(path, obj): atomic_json(path, _jsonable(obj))   # sorted keys, as fingerprints are compared
 
 class EmbeddingCache:
     "Rows of one encoder fingerprint keyed by content hash, in <dir>/<slug>-<fingerprint hash>.npz (no pickle)."
@@ -978,7 +971,7 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet
             "versions": _versions(), "ids": kept}
     _save_npy(out_dir / f"{enc.name}.npy", X)
     _save_json(out_dir / f"{enc.name}.json", meta)
-    if set_latest: _atomic(out_dir / "latest", lambda t: Path(t).write_text(enc.name + "\n"))
+    if set_latest: atomic_write(out_dir / "latest", lambda t: Path(t).write_text(enc.name + "\n"))
     if problems:
         print(f"{len(problems)} of {n} products could not be embedded and were left out "
               f"(first: {problems[0]['item']}: {problems[0]['problem']}); see embeddings/{enc.name}.json 'problems'")

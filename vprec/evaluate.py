@@ -8,6 +8,7 @@ Docs: https://vprec.github.io/vprec/evaluate.html.md"""
 from __future__ import annotations
 import json, math, os, time, hashlib, re, io, warnings
 from pathlib import Path
+from .catalogue import atomic_json
 from collections import Counter
 from dataclasses import dataclass
 
@@ -754,14 +755,6 @@ def held_out(run_dir, # a run folder with catalogue.parquet and embeddings/
     return HeldOut(emb.X, df, np.asarray(Xq, np.float32), qdf, emb.encoder, label, parent, False, len(cat), emb.meta)
 
 # %% ../nbs/06_evaluate.ipynb #470314ca
-def _atomic_json(path, obj):
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=1)); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-
 def evaluate_run(run_dir, # a run folder (catalogue.parquet, embeddings/)
                  queries=None, # a separate catalogue source of query products; default: a held-out split
                  label:str=None, # label column scored (default: the catalogue's label)
@@ -787,7 +780,7 @@ def evaluate_run(run_dir, # a run folder (catalogue.parquet, embeddings/)
     out = {"metrics": r["metrics"], "baseline": r["baseline"], "n_queries": r["n_queries"],
            "fingerprint": {"encoder": h.encoder, "index": vi.kind, "seed": seed, "catalogue_size": h.catalogue_size,
                            "n_queries": r["n_queries"], "label": h.label}}
-    if write: _atomic_json(Path(run_dir) / "metrics.json", out)
+    if write: atomic_json(Path(run_dir) / "metrics.json", out)
     return out
 
 def without_timings(m:dict, # a metrics object (what `evaluate_run` returns, `metrics.json`)

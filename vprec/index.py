@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib, json, os, time
 from datetime import datetime, timezone
 from pathlib import Path
+from .catalogue import atomic_write, atomic_json
 
 import numpy as np
 import pandas as pd
@@ -129,9 +130,6 @@ def embeddings_fingerprint(emb=None,        # an `Embeddings` (X, ids, encoder, 
 KINDS = ("exact", "flat", "hnsw", "ivfpq")
 HNSW_DEFAULTS = dict(M=32, efConstruction=80, efSearch=128)
 
-def _atomic_write_text(path, text):
-    path = Path(path); tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text); os.replace(tmp, path)
 
 class VectorIndex:
     "Nearest-neighbour search by inner product over unit vectors, keyed by product id."
@@ -263,12 +261,11 @@ class VectorIndex:
         prefix = Path(path_prefix); prefix.parent.mkdir(parents=True, exist_ok=True)
         index = self.index
         if self.kind == "exact": index = faiss.IndexFlatIP(self.dim); index.add(self._X)
-        tmp = prefix.with_name(f".{prefix.name}.{os.getpid()}.faiss.tmp")
-        faiss.write_index(index, str(tmp)); os.replace(tmp, prefix.with_suffix(".faiss"))
+        atomic_write(prefix.with_suffix(".faiss"), lambda t: faiss.write_index(index, str(t)))
         meta = {"kind": self.kind, "dim": self.dim, "ntotal": self.ntotal, "params": self.params, "source": self.source,
                 "faiss_version": faiss.__version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "ids": self._ids}
-        _atomic_write_text(prefix.with_suffix(".json"), json.dumps(meta))
+        atomic_json(prefix.with_suffix(".json"), meta, indent=None)
         return prefix.with_suffix(".faiss")
 
     @classmethod

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .catalogue import atomic_json
 from .index import VectorIndex, unit_rows, embeddings_fingerprint, load_index, index_path, saved_indexes
 
 # %% auto #0
@@ -614,12 +615,9 @@ Recommender.from_run = from_run
 # %% ../nbs/05_recommend.ipynb #e46a20f5
 def _write_embeddings(run_dir, slug, X, meta):
     "Write embeddings/<slug>.npy and .json atomically (npy first: a reader checks the pair against each other)."
+    from vprec.encoders import _save_npy
     d = Path(run_dir) / "embeddings"
-    tmp = d / f".{slug}.npy.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f: np.save(f, np.ascontiguousarray(X, np.float32), allow_pickle=False)
-    tmpj = d / f".{slug}.json.{os.getpid()}.tmp"
-    tmpj.write_text(json.dumps(meta, indent=1, ensure_ascii=False, default=str))
-    os.replace(tmp, d / f"{slug}.npy"); os.replace(tmpj, d / f"{slug}.json")
+    _save_npy(d / f"{slug}.npy", np.ascontiguousarray(X, np.float32)); atomic_json(d / f"{slug}.json", meta)
 
 def run_encoders(run_dir, # a run folder
                 ) -> list:

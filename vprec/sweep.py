@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
+from .catalogue import atomic_write, atomic_json
 
 # %% auto #0
 __all__ = ['STAGE_RE', 'STAGE_NEEDS', 'find_nbs', 'stage_notebooks', 'notebook_parameters', 'check_params', 'run_name',
@@ -161,10 +162,7 @@ def _source_cell(nb, index):
     injected = tagged[0] + 1 if tagged else 0
     return (index - 1 if index > injected else index) + 1
 
-def _write_json(path, obj):
-    "Write JSON atomically (temporary name, then rename)."
-    path = Path(path); tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str)); os.replace(tmp, path)
+def _write_json(path, obj): atomic_json(path, obj)
 
 def versions() -> dict:
     "Versions of Python, the platform and the libraries a run's numbers depend on."
@@ -390,7 +388,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
         raise failed from None
     rec.update(status="ok", finished=_now(), seconds=round(time.time() - t_run, 1), fingerprints=_collect_fingerprints(out))
     _write_json(out/"params.json", rec)
-    tmp = out/".summary.md.tmp"; tmp.write_text(summary_md(out)); os.replace(tmp, out/"summary.md")
+    text = summary_md(out); atomic_write(out/"summary.md", lambda t: Path(t).write_text(text))
     return out
 
 # %% ../nbs/08_sweep.ipynb #sweep-032
@@ -470,7 +468,7 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
     bar.close()
     order = lambda col: col.map(lambda v: (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v)))
     df = pd.DataFrame(rows).sort_values(list(axes), key=order).reset_index(drop=True)
-    tmp = out/".sweep.csv.tmp"; df.to_csv(tmp, index=False); os.replace(tmp, out/"sweep.csv")
+    atomic_write(out/"sweep.csv", lambda t: df.to_csv(t, index=False))
     failed = df[df.status == "failed"]
     for r in failed.itertuples(): print(f"run {r.run} failed: {r.error} (log: {out/'runs'/r.run/'run.log'})", file=sys.stderr)
     print(f"sweep {out.name}: {int((df.status == 'ok').sum())} ran, {int((df.status == 'done earlier').sum())} done earlier, "
@@ -569,18 +567,17 @@ def aggregate(out  # a sweep folder
     if tidy.empty: raise FileNotFoundError(f"no finished runs (metrics.json + params.json with status ok) under {out}; run the sweep first")
     for name, write in (("metrics.csv", lambda p: tidy.to_csv(p, index=False)),
                         ("metrics.parquet", lambda p: tidy.astype({c: str for c in tidy.columns if tidy[c].dtype == object}).to_parquet(p, index=False))):
-        tmp = out/f".{name}.tmp"; write(tmp); os.replace(tmp, out/name)
+        atomic_write(out/name, write)
     table = ci_table(tidy)
-    tmp = out/".summary.csv.tmp"; table.to_csv(tmp, index=False); os.replace(tmp, out/"summary.csv")
+    atomic_write(out/"summary.csv", lambda t: table.to_csv(t, index=False))
     shown = table[table.metric.str.endswith("@5") | table.metric.map(is_timing)] if table.metric.str.endswith("@5").any() else table
     md = ["# vprec sweep `" + out.name + "`", "", f"{tidy.run.nunique()} finished runs; mean and 95% t-interval over seeds.", "",
           md_table(shown.assign(**{"95% CI": [f"[{_fmt(a)}, {_fmt(b)}]" for a, b in zip(shown.ci_lo, shown.ci_hi)]})
                         .drop(columns=["ci_lo", "ci_hi", "interval"]))]
-    tmp = out/".summary.md.tmp"; tmp.write_text("\n".join(md) + "\n"); os.replace(tmp, out/"summary.md")
+    atomic_write(out/"summary.md", lambda t: Path(t).write_text("\n".join(md) + "\n"))
     if "sample_size" in table:
-        (out/"figures").mkdir(exist_ok=True)
-        fig = plot_sweep(table); fig.savefig(out/"figures"/".sweep-headline.png.tmp.png", dpi=110)
-        os.replace(out/"figures"/".sweep-headline.png.tmp.png", out/"figures"/"sweep-headline.png"); plt.close(fig)
+        fig = plot_sweep(table)
+        atomic_write(out/"figures"/"sweep-headline.png", lambda t: fig.savefig(t, dpi=110, format="png")); plt.close(fig)
     return table
 
 # %% ../nbs/08_sweep.ipynb #sweep-040
