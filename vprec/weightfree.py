@@ -14,25 +14,28 @@ from scipy import ndimage
 
 # %% auto #0
 __all__ = ['WORK_SIZE', 'FINE_SIZE', 'CROP_SIZE', 'BLOCK_SIZES', 'VERSION', 'DEFAULT_WEIGHTS', 'foreground_mask', 'bounding_box',
-           'square_crop', 'hog_descriptor', 'colour_histogram', 'lbp_histogram', 'descriptor_blocks',
+           'square_crop', 'hog_many', 'hog_descriptor', 'colour_histogram', 'lbp_histogram', 'descriptor_blocks',
            'mirror_permutation', 'top_eigen', 'WeightFreeEncoder', 'raw_descriptors', 'nearest', 'label_precision',
            'random_precision', 'pixel_baseline', 'hog_baseline', 'unit', 'protocol', 'crossfit_loo', 'heldout']
 
 # %% ../nbs/02b_weightfree.ipynb #e83b3ede
+_CROSS = ndimage.generate_binary_structure(2, 1)   # 4-connectivity: ndimage.label's default, built once
+
 def foreground_mask(a: np.ndarray, # uint8 RGB image, (H, W, 3)
                     white: int = 236, # a pixel whose channels are all >= this ...
                     chroma: int = 18, # ... and spread by <= this is near-white
                    ) -> np.ndarray:
     "Boolean product mask: everything except the near-white region connected to the image border."
     if a.ndim != 3 or a.shape[2] != 3: raise ValueError(f"foreground_mask needs an (H, W, 3) RGB array, got shape {a.shape}")
-    mn, mx = a.min(-1), a.max(-1)
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]             # channel planes: far cheaper than min/max over the last axis
+    mn, mx = np.minimum(np.minimum(r, g), b), np.maximum(np.maximum(r, g), b)
     near_white = (mn >= white) & ((mx - mn) <= chroma)
-    lab, n = ndimage.label(near_white)
+    lab, n = ndimage.label(near_white, _CROSS)
     border = np.zeros(n + 1, bool)
     border[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])] = True
     border[0] = False
-    fg = ~border[lab]
-    if fg.mean() < 0.005: fg[:] = True  # blank or all-white picture: keep everything rather than nothing
+    fg = ~border.take(lab)
+    if np.count_nonzero(fg) < 0.005 * fg.size: fg[:] = True  # blank or all-white picture: keep everything rather than nothing
     return fg
 
 # %% ../nbs/02b_weightfree.ipynb #56642d15
@@ -43,6 +46,25 @@ def bounding_box(mask: np.ndarray, # boolean (H, W)
     if len(rows) == 0: return 0, mask.shape[0], 0, mask.shape[1]
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
+def _pixels(im: Image.Image) -> np.ndarray:
+    "A PIL image's pixels as a read-only uint8 array (H, W) or (H, W, C): cheaper than np.asarray for small pictures."
+    a = np.frombuffer(im.tobytes(), np.uint8)
+    return a.reshape(im.size[1], im.size[0], -1) if len(im.getbands()) > 1 else a.reshape(im.size[1], im.size[0])
+
+def _image(a: np.ndarray) -> Image.Image:
+    "A PIL image of a C-contiguous uint8 array (H, W) or (H, W, 3), made without the array-interface overhead of `Image.fromarray`."
+    if a.ndim == 2 or a.shape[2] == 3:
+        mode = "L" if a.ndim == 2 else "RGB"
+        return Image.frombuffer(mode, (a.shape[1], a.shape[0]), np.ascontiguousarray(a), "raw", mode, 0, 1)
+    return Image.fromarray(a)
+
+def _square(box: tuple, margin: float, H: int, W: int) -> tuple:
+    "Side s and origin (oy, ox) of the square canvas around `box`, and the part of the picture (sy0, sy1, sx0, sx1) that lands on it."
+    y0, y1, x0, x1 = box
+    s = int(max(y1 - y0, x1 - x0) * (1 + 2 * margin)) + 1
+    oy, ox = int(round((y0 + y1 - s) / 2)), int(round((x0 + x1 - s) / 2))
+    return s, oy, ox, (max(oy, 0), min(oy + s, H), max(ox, 0), min(ox + s, W))
+
 def square_crop(a: np.ndarray, # image (H, W) or (H, W, C), uint8
                 box: tuple, # (y0, y1, x0, x1) in `a`'s pixels
                 size: int, # side of the square output
@@ -50,93 +72,187 @@ def square_crop(a: np.ndarray, # image (H, W) or (H, W, C), uint8
                 margin: float = 0.04, # extra border, as a share of the box's longer side
                ) -> np.ndarray:
     "Centre the box on a square canvas (aspect ratio kept) and resize it to `size` x `size`."
-    y0, y1, x0, x1 = box
-    s = int(max(y1 - y0, x1 - x0) * (1 + 2 * margin)) + 1
-    oy, ox = int(round((y0 + y1 - s) / 2)), int(round((x0 + x1 - s) / 2))
+    s, oy, ox, (sy0, sy1, sx0, sx1) = _square(box, margin, a.shape[0], a.shape[1])
     can = np.full((s, s) + a.shape[2:], fill, np.uint8)
-    sy0, sx0, sy1, sx1 = max(oy, 0), max(ox, 0), min(oy + s, a.shape[0]), min(ox + s, a.shape[1])
     can[sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox] = a[sy0:sy1, sx0:sx1]
-    return np.asarray(Image.fromarray(can).resize((size, size), Image.BILINEAR))
+    return _pixels(_image(can).resize((size, size), Image.BILINEAR))
+
+def _square_crop_grey(im: Image.Image, # RGB PIL image
+                      box: tuple, size: int, fill: int = 255, margin: float = 0.04) -> np.ndarray:
+    "`square_crop` of the grey (PIL 'L') version of an RGB PIL image, in PIL: only the part on the canvas is converted."
+    s, oy, ox, (sy0, sy1, sx0, sx1) = _square(box, margin, im.size[1], im.size[0])
+    can = Image.new("L", (s, s), fill)
+    can.paste(im.crop((sx0, sy0, sx1, sy1)).convert("L"), (sx0 - ox, sy0 - oy))
+    return _pixels(can.resize((size, size), Image.BILINEAR))
 
 # %% ../nbs/02b_weightfree.ipynb #afc20518
+_HOG_TABLES = {}
+
+def _hog_tables(shapes: tuple, cell: int, nbins: int) -> tuple:
+    "Index tables of `hog_many` for pictures of these shapes, built once: each pixel's first histogram slot (float32), the block gather index, where each picture's numbers start."
+    key = (shapes, cell, nbins)
+    if key not in _HOG_TABLES:
+        if len(_HOG_TABLES) > 32: _HOG_TABLES.clear()   # a cache, not a leak: the encoder uses one pair of shapes
+        slots, gathers, nblocks, off = [], [], [], 0
+        for H, W in shapes:
+            ny, nx = H // cell, W // cell
+            # nbins + 2 slots per cell: slot floor(b) + 1 (0 .. nbins) takes the lower vote, the next slot the upper one; slots 0
+            # and nbins + 1 are the wrapped-around votes (bin -1 is bin nbins - 1, bin nbins is bin 0), folded back after counting
+            cell_of = (np.arange(H) // cell)[:, None] * nx + (np.arange(W) // cell)[None, :]
+            slots.append(off + cell_of.ravel() * (nbins + 2) + 1)
+            cells = (off + np.arange(ny * nx)[:, None] * (nbins + 2) + 1 + np.arange(nbins)).reshape(ny, nx, nbins)
+            gathers.append(np.concatenate([cells[i:ny - 1 + i, j:nx - 1 + j] for i in (0, 1) for j in (0, 1)], -1).reshape(-1, 4 * nbins))
+            nblocks.append((ny - 1) * (nx - 1)); off += ny * nx * (nbins + 2)
+        bounds = (np.cumsum([0] + nblocks) * 4 * nbins).tolist()       # each picture's numbers in the output
+        slot1 = np.concatenate(slots).astype(np.float32 if off < 2**24 else np.float64)   # float32 is exact below 2**24
+        _HOG_TABLES[key] = slot1, np.concatenate(gathers), bounds, off
+    return _HOG_TABLES[key]
+
+def hog_many(images: list, # grey images (H, W), each H and W a multiple of `cell`; sizes may differ
+             cell: int = 8, # cell side in pixels
+             nbins: int = 9, # unsigned orientation bins over 0..180 degrees
+            ) -> list:
+    "`hog_descriptor` of several pictures in one vectorised pass (fewer NumPy calls; each picture's numbers are the same)."
+    gs = [np.asarray(g, np.float32) for g in images]
+    if not gs: return []
+    for g in gs:
+        H, W = g.shape
+        if H % cell or W % cell or H < 2 * cell or W < 2 * cell:
+            raise ValueError(f"hog_descriptor: image {H}x{W} must be at least 2 cells and a multiple of cell={cell}")
+    slot1, gather, bounds, n = _hog_tables(tuple(g.shape for g in gs), cell, nbins)
+    gx, gy = np.empty(len(slot1), np.float32), np.empty(len(slot1), np.float32)
+    o = 0
+    for g in gs:   # central differences on each flat picture, then its wrapped edges zeroed
+        H, W = g.shape; f = g.ravel(); x, y = gx[o:o + H * W], gy[o:o + H * W]; o += H * W
+        np.subtract(f[2:], f[:-2], out=x[1:-1]); x2 = x.reshape(H, W); x2[:, 0] = 0; x2[:, -1] = 0
+        np.subtract(f[2 * W:], f[:-2 * W], out=y[W:-W]); y[:W] = 0; y[-W:] = 0
+    b = np.arctan2(gy, gx)
+    gx *= gx; gy *= gy; gx += gy
+    mag = np.sqrt(gx, out=gx)
+    b += np.float32(np.pi) * (b < 0)                 # unsigned orientation in [0, pi]: + 0 or + pi, the same floats as a select
+    b *= np.float32(nbins / np.pi); b -= np.float32(0.5)
+    bf = np.floor(b); w1 = np.subtract(b, bf, out=b)   # lower bin floor(b) in -1 .. nbins - 1 (nbins - 1 + 1 when the angle is pi)
+    i0 = np.add(bf, slot1, out=bf if slot1.dtype == bf.dtype else None).astype(np.intp)   # the lower vote's slot; the upper vote: the next
+    w0 = np.float32(1) - w1; w0 *= mag; w1 *= mag
+    h = np.bincount(i0, w0, n)
+    i0 += 1
+    h += np.bincount(i0, w1, n)
+    h2 = h.reshape(-1, nbins + 2)
+    h2[:, nbins] += h2[:, 0]; h2[:, 1] += h2[:, nbins + 1]  # fold the wrapped votes: bin nbins - 1 <- slot 0, bin 0 <- slot nbins + 1
+    v = h.take(gather)
+    v /= np.sqrt((v * v).sum(1, keepdims=True) + 1e-3)   # L2-Hys per block: normalise, clip at 0.2, normalise again
+    np.minimum(v, 0.2, out=v)
+    v /= np.sqrt((v * v).sum(1, keepdims=True) + 1e-3)
+    v = v.ravel().astype(np.float32)
+    return [v[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
 def hog_descriptor(g: np.ndarray, # grey image (H, W), H and W multiples of `cell`
                    cell: int = 8, # cell side in pixels
                    nbins: int = 9, # unsigned orientation bins over 0..180 degrees
                   ) -> np.ndarray:
     "Dalal-Triggs HOG in NumPy: soft orientation binning, 2x2-cell blocks, L2-Hys normalised."
-    g = np.asarray(g, np.float32)
-    H, W = g.shape
-    if H % cell or W % cell or H < 2 * cell or W < 2 * cell:
-        raise ValueError(f"hog_descriptor: image {H}x{W} must be at least 2 cells and a multiple of cell={cell}")
-    gx, gy = np.zeros_like(g), np.zeros_like(g)
-    gx[:, 1:-1] = g[:, 2:] - g[:, :-2]
-    gy[1:-1, :] = g[2:, :] - g[:-2, :]
-    mag = np.sqrt(gx * gx + gy * gy).ravel()
-    a = np.arctan2(gy, gx).ravel()
-    a = np.where(a < 0, a + np.float32(np.pi), a)            # unsigned orientation in [0, pi]
-    b = a * np.float32(nbins / np.pi) - np.float32(0.5)
-    bf = np.floor(b); w1 = b - bf
-    b0 = bf.astype(np.int32); b0 = np.where(b0 < 0, b0 + nbins, b0)   # bins wrap around
-    b1 = b0 + 1; b1 = np.where(b1 >= nbins, b1 - nbins, b1)
-    ny, nx = H // cell, W // cell
-    cidx = (((np.arange(H, dtype=np.int32) // cell)[:, None] * nx + (np.arange(W, dtype=np.int32) // cell)[None, :]).ravel()) * nbins
-    n = ny * nx * nbins
-    h = (np.bincount(cidx + b0, mag * (1 - w1), n) + np.bincount(cidx + b1, mag * w1, n)).reshape(ny, nx, nbins)
-    v = np.concatenate([h[i:ny - 1 + i, j:nx - 1 + j] for i in (0, 1) for j in (0, 1)], -1).reshape(-1, 4 * nbins)
-    v = v / np.sqrt((v * v).sum(1, keepdims=True) + 1e-3)
-    v = np.minimum(v, 0.2)
-    v = v / np.sqrt((v * v).sum(1, keepdims=True) + 1e-3)
-    return v.ravel().astype(np.float32)
-
+    return hog_many([g], cell, nbins)[0]
 
 # %% ../nbs/02b_weightfree.ipynb #4cc3162b
+_COLOUR_TABLES = {}
+
+def _colour_tables(hue_bins: int, sat_bins: int, val_bins: int, grey_bins: int) -> np.ndarray:
+    "Histogram bin of every (max, min) channel pair (max * 256 + min), built once with `colour_histogram`'s float32 arithmetic: the grey-ramp bin of achromatic pairs, the saturation x value part of the bin of chromatic ones (hue added per pixel)."
+    key = (hue_bins, sat_bins, val_bins, grey_bins)
+    if key not in _COLOUR_TABLES:
+        mx = (np.arange(256 * 256) // 256).astype(np.float32) / 255
+        mn = (np.arange(256 * 256) % 256).astype(np.float32) / 255
+        d = mx - mn
+        s = np.where(mx > 0, d / np.where(mx > 0, mx, 1), 0)
+        si = np.minimum(((s - 0.2) / 0.8 * sat_bins).astype(np.int64), sat_bins - 1)
+        vi = np.minimum((mx * val_bins).astype(np.int64), val_bins - 1)
+        gi = np.minimum((mx * grey_bins).astype(np.int64), grey_bins - 1)
+        _COLOUR_TABLES[key] = np.where(s >= 0.2, si * val_bins + vi, hue_bins * sat_bins * val_bins + gi)
+    return _COLOUR_TABLES[key]
+
+_BYTE_FLOAT = np.arange(256, dtype=np.float32) / 255   # x / 255 in float32, for every byte
+
 def colour_histogram(a: np.ndarray, # uint8 RGB image (H, W, 3)
                      mask: np.ndarray, # boolean (H, W): the pixels to count
-                     hue_bins: int = 12, sat_bins: int = 3, val_bins: int = 3, # HSV bins of chromatic pixels
+                     hue_bins: int = 12, # hue bins of chromatic pixels (centred on red, yellow, green, ...)
+                     sat_bins: int = 3, # saturation bins of chromatic pixels (saturation 0.2 .. 1)
+                     val_bins: int = 3, # value (brightness) bins of chromatic pixels
                      grey_bins: int = 4, # brightness bins of achromatic pixels (saturation < 0.2)
                     ) -> np.ndarray:
     "Joint HSV histogram of the masked pixels (sums to 1): hue x saturation x value, plus a grey ramp."
-    p = a[mask].astype(np.float32) / 255
     nb = hue_bins * sat_bins * val_bins + grey_bins
+    a = np.asarray(a)
+    if a.dtype != np.uint8: raise ValueError(f"colour_histogram needs a uint8 RGB array, got {a.dtype}: pass np.asarray(pil_image.convert('RGB'))")
+    p = a[mask]                                                # (n, 3) bytes of the masked pixels
     if len(p) == 0: return np.zeros(nb, np.float32)
-    mx, mn = p.max(1), p.min(1)
-    d = mx - mn
     r, g, b = p[:, 0], p[:, 1], p[:, 2]
-    dd = np.where(d > 1e-6, d, 1)
-    h = np.where(mx == r, (g - b) / dd, np.where(mx == g, 2 + (b - r) / dd, 4 + (r - g) / dd))
-    h = (h / 6) % 1.0
-    s = np.where(mx > 0, d / np.where(mx > 0, mx, 1), 0)
-    hi = np.floor(h * hue_bins + 0.5).astype(np.int64) % hue_bins   # bins centred on red, yellow, green, ...
-    si = np.minimum(((s - 0.2) / 0.8 * sat_bins).astype(np.int64), sat_bins - 1)
-    vi = np.minimum((mx * val_bins).astype(np.int64), val_bins - 1)
-    gi = np.minimum((mx * grey_bins).astype(np.int64), grey_bins - 1)
-    idx = np.where(s >= 0.2, (hi * sat_bins + si) * val_bins + vi, hue_bins * sat_bins * val_bins + gi)
+    mx, mn = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+    idx = _colour_tables(hue_bins, sat_bins, val_bins, grey_bins).take((mx.astype(np.intp) << 8) | mn)
+    c = np.flatnonzero(idx < hue_bins * sat_bins * val_bins)   # chromatic pixels (saturation >= 0.2): their hue
+    r, g, b, mx = r[c], g[c], b[c], mx[c]
+    is_r, is_g = mx == r, mx == g
+    rf, gf, bf = _BYTE_FLOAT.take(r), _BYTE_FLOAT.take(g), _BYTE_FLOAT.take(b)
+    h = np.where(is_r, gf - bf, np.where(is_g, bf - rf, rf - gf))      # the hue sector's difference, over max - min ...
+    h /= _BYTE_FLOAT.take(mx) - _BYTE_FLOAT.take(mn[c])
+    h += np.where(is_r, 0, np.where(is_g, 2, 4)).astype(np.float32)   # ... plus the sector's offset
+    h /= 6
+    h += h < 0                                                         # wrap into [0, 1)
+    hi = np.floor(h * hue_bins + 0.5).astype(np.intp)                  # bins centred on red, yellow, green, ...
+    hi[hi == hue_bins] = 0
+    idx[c] += hi * (sat_bins * val_bins)
     hist = np.bincount(idx, minlength=nb).astype(np.float32)
     return hist / hist.sum()
 
 # %% ../nbs/02b_weightfree.ipynb #5d9d45f0
 _NEIGHBOURS = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
 
+def _riu2_table() -> np.ndarray:
+    "Rotation-invariant uniform class (0..9) of each 8-bit LBP pattern: its number of 1 bits if it has at most 2 transitions, else 9."
+    bits = (np.arange(256)[:, None] >> np.arange(8)) & 1
+    transitions = (bits != np.roll(bits, 1, 1)).sum(1)
+    return np.where(transitions <= 2, bits.sum(1), 9)
+
+_RIU2 = _riu2_table()
+_LBP_TABLES = {}
+
+def _lbp_tables(H: int, W: int, grid: int) -> tuple:
+    "Per-shape tables of `lbp_histogram`, built once: histogram offset (grid cell x 256) of each pixel of the flat interior, and the class summing matrix."
+    key = (H, W, grid)
+    if key not in _LBP_TABLES:
+        if len(_LBP_TABLES) > 32: _LBP_TABLES.clear()
+        h, w = H - 2, W - 2
+        ci = np.searchsorted([(i + 1) * h // grid for i in range(grid)], np.arange(h), side="right")   # the grid row of each interior row
+        cj = np.searchsorted([(j + 1) * w // grid for j in range(grid)], np.arange(w), side="right")
+        base = np.full((H, W), grid * grid * 256, np.intp)        # border pixels (not in the interior) go to a dump bin
+        base[1:-1, 1:-1] = (ci[:, None] * grid + cj[None, :]) * 256
+        onehot = np.zeros((256, 10), np.float32); onehot[np.arange(256), _RIU2] = 1
+        _LBP_TABLES[key] = base.ravel()[W + 1:H * W - W - 1], onehot
+    return _LBP_TABLES[key]
+
 def lbp_histogram(g: np.ndarray, # grey image (H, W), uint8
                   mask: np.ndarray, # boolean (H, W): the pixels to count
                   grid: int = 2, # grid x grid spatial cells, one histogram each
                  ) -> np.ndarray:
     "Rotation-invariant uniform LBP (8 neighbours, radius 1; 10 codes) histograms of the masked pixels, per grid cell."
-    g = np.asarray(g, np.int16)
+    g = np.asarray(g)
+    if g.dtype != np.uint8: g = np.asarray(g, np.int16)
     H, W = g.shape
-    c = g[1:-1, 1:-1]
-    bits = np.stack([g[1 + dy:H - 1 + dy, 1 + dx:W - 1 + dx] >= c for dy, dx in _NEIGHBOURS])
-    transitions = (bits != np.roll(bits, 1, 0)).sum(0)
-    codes = np.where(transitions <= 2, bits.sum(0), 9)
-    m = mask[1:-1, 1:-1]
-    h, w = codes.shape
-    out = []
-    for i in range(grid):
-        for j in range(grid):
-            sl = (slice(i * h // grid, (i + 1) * h // grid), slice(j * w // grid, (j + 1) * w // grid))
-            hist = np.bincount(codes[sl][m[sl]], minlength=10).astype(np.float32)
-            out.append(hist / max(hist.sum(), 1))
-    return np.concatenate(out)
+    if H < 3 or W < 3: return np.zeros(grid * grid * 10, np.float32)   # no pixel has all 8 neighbours
+    base, onehot = _lbp_tables(H, W, grid)
+    # work on the flat picture: neighbour (dy, dx) of flat pixel p is p + dy * W + dx; wrapped border columns go to the dump bin
+    f = np.ascontiguousarray(g).ravel()
+    n = H * W - 2 * W - 2
+    c = f[W + 1:W + 1 + n]
+    code, t = np.zeros(n, np.uint8), np.empty(n, np.uint8)
+    for k, (dy, dx) in enumerate(_NEIGHBOURS):
+        o = W + 1 + dy * W + dx
+        np.greater_equal(f[o:o + n], c, out=t.view(bool))
+        if k: np.multiply(t, np.uint8(1 << k), out=t)   # bit k (a multiply: faster than a shift in NumPy)
+        code |= t
+    m = np.ascontiguousarray(mask, dtype=bool).ravel()[W + 1:W + 1 + n]
+    counts = np.bincount((base + code)[m], minlength=grid * grid * 256 + 256)[:grid * grid * 256]
+    hist = counts.reshape(grid * grid, 256).astype(np.float32) @ onehot      # exact: integer counts
+    return (hist / np.maximum(hist.sum(1, keepdims=True), 1)).ravel()
 
 # %% ../nbs/02b_weightfree.ipynb #2a6488fd
 WORK_SIZE = 112  # whole-picture HOG, mask, silhouette, colour and texture read the picture at 112 x 112 (mask at 56 x 56)
@@ -147,22 +263,24 @@ def descriptor_blocks(img: Image.Image, # a PIL image (converted to RGB)
                      ) -> dict:
     "The five raw descriptor blocks of one product shot: hog, hog_crop, silhouette, colour, texture."
     if not isinstance(img, Image.Image): raise ValueError(f"descriptor_blocks needs a PIL image, got {type(img).__name__}")
-    im = img.convert("RGB")
-    if im.size != (FINE_SIZE, FINE_SIZE): im = im.resize((FINE_SIZE, FINE_SIZE), Image.BOX)
-    fine = np.asarray(im.convert("L"))                     # 224 x 224 grey: the product crop's HOG
-    im = im.resize((WORK_SIZE, WORK_SIZE), Image.BOX)      # 112 x 112
-    a56 = np.asarray(im.reduce(2))                         # 56 x 56: where the mask is found
+    fine = img if img.mode == "RGB" else img.convert("RGB")
+    if fine.size != (FINE_SIZE, FINE_SIZE): fine = fine.resize((FINE_SIZE, FINE_SIZE), Image.BOX)
+    # 224 -> 112: a horizontal then a vertical 2:1 `reduce` computes what the BOX resize does (same rounding), at half the cost
+    im = fine.reduce((2, 1)).reduce((1, 2))                # 112 x 112
+    a56 = _pixels(im.reduce(2))                            # 56 x 56: where the mask is found
     mask = foreground_mask(a56)
     box = bounding_box(mask)
     grey = im.convert("L")
-    g = np.asarray(grey)
     s = FINE_SIZE // a56.shape[0]
+    # the whole picture's HOG reads it at 64 px; the product crop's HOG reads the 224 px picture (only the crop turns grey)
+    hog, hog_crop = hog_many([_pixels(grey.resize((64, 64), Image.BILINEAR)),
+                              _square_crop_grey(fine, tuple(s * v for v in box), CROP_SIZE)])
     return {
-        "hog": hog_descriptor(np.asarray(grey.resize((64, 64), Image.BILINEAR))),
-        "hog_crop": hog_descriptor(square_crop(fine, tuple(s * v for v in box), CROP_SIZE)),
-        "silhouette": square_crop(mask.astype(np.uint8) * 255, box, 16, fill=0).astype(np.float32).ravel() / 255,
+        "hog": hog,
+        "hog_crop": hog_crop,
+        "silhouette": square_crop(mask.view(np.uint8) * np.uint8(255), box, 16, fill=0).ravel().astype(np.float32) / 255,
         "colour": colour_histogram(a56, mask),
-        "texture": lbp_histogram(g, mask.repeat(2, 0).repeat(2, 1)),
+        "texture": lbp_histogram(_pixels(grey), mask.repeat(2, 0).repeat(2, 1)),
     }
 
 BLOCK_SIZES = {"hog": 1764, "hog_crop": 8100, "silhouette": 256, "colour": 112, "texture": 40}
@@ -217,10 +335,12 @@ DEFAULT_WEIGHTS = {"hog": 1.0, "hog_crop": 1.3, "silhouette": 0.3, "colour": 0.3
 
 def _to_pil(item):
     "A path, bytes or PIL image as an RGB PIL image; ValueError naming the item otherwise."
-    if isinstance(item, Image.Image): return item.convert("RGB")
+    if isinstance(item, Image.Image): return item if item.mode == "RGB" else item.convert("RGB")   # no copy: nothing here writes to it
     try:
         src = io.BytesIO(item) if isinstance(item, (bytes, bytearray)) else item
-        with Image.open(src) as im: return im.convert("RGB")
+        with Image.open(src) as im:
+            im.load()                                  # decoded; no copy when it is RGB already
+            return im if im.mode == "RGB" else im.convert("RGB")
     except Exception as e:
         name = f"<{len(item)} bytes>" if isinstance(item, (bytes, bytearray)) else str(item)
         raise ValueError(f"image {name} is not a readable image ({type(e).__name__}: {e}); fix or drop it") from None
@@ -270,12 +390,14 @@ class WeightFreeEncoder:
 
     def __repr__(self): return f"WeightFreeEncoder(dim={self.dim}, whiten={self.whiten}, fitted={self.fitted})"
 
-    def descriptors(self, img) -> np.ndarray:
+    def descriptors(self, img, # a path, bytes or PIL image
+                   ) -> np.ndarray:
         "The raw descriptor vector of one image (all blocks, unweighted, float32)."
         b = descriptor_blocks(_to_pil(img))
-        return np.concatenate([b[k] for k in BLOCK_SIZES]).astype(np.float32)
+        return np.concatenate([b[k] for k in BLOCK_SIZES]).astype(np.float32, copy=False)
 
-    def preprocess(self, img: Image.Image) -> np.ndarray:
+    def preprocess(self, img: Image.Image, # a decoded picture (vprec's pipeline decodes in its workers)
+                  ) -> np.ndarray:
         "Per-image work for worker processes: the raw descriptor vector."
         return self.descriptors(img)
 
@@ -295,7 +417,8 @@ class WeightFreeEncoder:
             out.append(self.weights[k] * b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12))
         return np.concatenate(out, 1)
 
-    def fit(self, raw) -> "WeightFreeEncoder":
+    def fit(self, raw, # raw descriptors (n, raw_dim) of the catalogue, from `preprocess`
+           ) -> "WeightFreeEncoder":
         "Fit the PCA-whitening on a stack of raw descriptors (the catalogue)."
         if not self.whiten: return self
         F = self._blocks(raw)   # float32 throughout: shrinkage makes the smallest eigenvalues' precision moot
@@ -308,7 +431,8 @@ class WeightFreeEncoder:
         self.proj_ = (V / np.sqrt(lam + self.shrink * lam.mean() + 1e-12)).astype(np.float32)
         return self
 
-    def forward(self, raw) -> np.ndarray:
+    def forward(self, raw, # raw descriptors (n, raw_dim) or one (raw_dim,), from `preprocess`
+               ) -> np.ndarray:
         "Stack of raw descriptors -> float32 (n, dim) L2-normalised rows."
         X = self._blocks(raw)
         if self.whiten:
@@ -331,7 +455,8 @@ class WeightFreeEncoder:
         if not raw: return np.zeros((0, self.dim), np.float32)
         return self.forward(np.stack(raw))
 
-    def encode_texts(self, texts):
+    def encode_texts(self, texts, # unused: this encoder has no text tower
+                    ):
         raise ValueError("the weightfree encoder embeds images only; use the 'tfidf-title' encoder (or CLIP) for text")
 
     def state(self) -> dict:
@@ -341,7 +466,8 @@ class WeightFreeEncoder:
         return st
 
     @classmethod
-    def from_state(cls, state: dict) -> "WeightFreeEncoder":
+    def from_state(cls, state: dict, # what `state()` returned (config, version, fitted arrays)
+                  ) -> "WeightFreeEncoder":
         "Rebuild an encoder (fitted state included) from `state()`."
         c = state["config"]
         if state.get("version", VERSION) != VERSION:
@@ -354,11 +480,19 @@ class WeightFreeEncoder:
         return enc
 
 # %% ../nbs/02b_weightfree.ipynb #4ee35472
-def _raw_one(args):
-    "Worker: (encoder, item) -> raw descriptor, or the error text."
-    enc, item = args
+def _raw_one(enc, item):
+    "(encoder, item) -> (raw descriptor, None), or (None, the error text)."
     try: return enc.preprocess(_to_pil(item)), None
     except Exception as e: return None, str(e)
+
+_WORKER_ENCODER = None
+
+def _init_worker(enc):
+    "Pool initializer: a forked worker keeps the encoder, so each job sends only its item (not a fitted encoder's arrays)."
+    global _WORKER_ENCODER
+    _WORKER_ENCODER = enc
+
+def _raw_worker(item): return _raw_one(_WORKER_ENCODER, item)
 
 def raw_descriptors(images, # paths, bytes or PIL images
                     encoder=None, # a WeightFreeEncoder (default: a new one)
@@ -369,12 +503,12 @@ def raw_descriptors(images, # paths, bytes or PIL images
     import multiprocessing as mp
     enc = encoder or WeightFreeEncoder()
     items = list(images)
-    jobs = ((enc, it) for it in items)
     if workers > 1:
-        pool = mp.get_context("fork").Pool(workers)
-        results = pool.imap(_raw_one, jobs, chunksize=32)
+        pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(enc,))
+        # small chunks keep both workers busy to the end; 16 items a chunk make the per-chunk cost negligible
+        results = pool.imap(_raw_worker, items, chunksize=max(1, min(16, len(items) // (8 * workers))))
     else:
-        pool, results = None, map(_raw_one, jobs)
+        pool, results = None, (_raw_one(enc, it) for it in items)
     if progress:
         from tqdm.auto import tqdm
         results = tqdm(results, total=len(items), desc="weightfree descriptors")
@@ -432,7 +566,8 @@ def hog_baseline(img, # PIL image
     "HOG baseline: HOG of the whole picture in grey at 64 x 64."
     return hog_descriptor(np.asarray(_to_pil(img).convert("L").resize((64, 64), Image.BILINEAR)))
 
-def unit(X): 
+def unit(X, # vectors (n, d)
+        ):
     "Rows L2-normalised, float32."
     X = np.asarray(X, np.float32); return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
@@ -456,7 +591,9 @@ def protocol(meta: "pd.DataFrame", # one row per product: `image` (path relative
 def crossfit_loo(raw: np.ndarray, # raw descriptors (n, d)
                  labels, # (n,) labels
                  make_encoder, # () -> a fresh unfitted encoder
-                 k: int = 5, folds: int = 5, seed: int = 0,
+                 k: int = 5, # neighbours scored per query
+                 folds: int = 5, # cross-fitting folds
+                 seed: int = 0, # the folds' random assignment
                 ) -> tuple:
     "Leave-one-out (P@1, P@k) where each fold's queries are embedded by an encoder fitted without that fold."
     labels = np.asarray(labels); n = len(labels)
@@ -472,7 +609,12 @@ def crossfit_loo(raw: np.ndarray, # raw descriptors (n, d)
         hits[q] = labels[idx] == labels[q][:, None]
     return float(hits[:, 0].mean()), float(hits.mean())
 
-def heldout(raw: np.ndarray, labels, make_encoder, k: int = 5, test_size: float = 0.2, seed: int = 0,
+def heldout(raw: np.ndarray, # raw descriptors (n, d)
+            labels, # (n,) labels
+            make_encoder, # () -> a fresh unfitted encoder
+            k: int = 5, # neighbours scored per query
+            test_size: float = 0.2, # share of the products (of the groups) held out as queries
+            seed: int = 0, # the split's random draw
             groups=None, # optional group keys (e.g. content hashes): a group never straddles the split
            ) -> tuple:
     "(P@1, P@k) of held-out queries against the fitted part: fit on 1 - test_size of the products, query the rest."
