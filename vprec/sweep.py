@@ -358,7 +358,10 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
         target, t0 = out/"notebooks"/p.name, time.time()
         stage = dict(notebook=p.name, needs=needs[p.name], passed=passed, parameters={**declared[p.name], **passed})
         try:
-            pm.execute_notebook(nb, str(target), parameters=passed, kernel_name=kname, cwd=str(nbs),
+            pm.execute_notebook(nb, str(target), parameters=passed, kernel_name=kname,
+                                # the kernel starts in nbs/; papermill's own `cwd=` would chdir this whole process,
+                                # which threads running stages side by side undo in the wrong order
+                                resources={"metadata": {"path": str(nbs)}},
                                 progress_bar=False, log_output=log_output, start_timeout=300, execution_timeout=timeout,
                                 request_save_on_cell_execute=False,   # saved every 30 s, at the end and on a failure
                                 extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no start-up chatter on stderr
