@@ -348,17 +348,16 @@ def refresh(nbs=None,         # the notebooks folder; None: the project's nbs/
     problems += [r for r in results.values() if r]
     problems += [f"{p.name}: not executed, a chapter it reads failed" for p in paths if p.name not in results]
     problems += [q for p in paths if p.exists() for q in notebook_problems(p, figures=bool(FIGURE_PAGES.match(p.name)))]
-    runs = nbs.parent/"runs"
     try:
-        h = headline(runs)
-        atomic_json(nbs/"results"/"headline.json", h)
+        atomic_json(nbs/"results"/"headline.json", headline(nbs.parent/"runs"))
         with _env_without("IN_TEST"): execute_in_place(nbs/"index.ipynb", timeout=timeout)
-    except Exception as e: problems.append(f"front page not refreshed: {type(e).__name__}: {e}")
-    if shutil.which("quarto"):
-        r = subprocess.run([_tool("nbdev-readme")], cwd=nbs.parent, capture_output=True, text=True)
-        if r.returncode: problems.append(f"nbdev-readme failed: {r.stderr.strip()[-300:]}")
-        else: _fix_readme_links(nbs.parent/"README.md", nbs, site_url(nbs))
-    else: problems.append("README.md not regenerated: quarto is not on PATH (nbdev-readme needs it)")
+    except Exception as e:
+        return problems + [f"front page and README.md not refreshed: {type(e).__name__}: {e}"]
+    if not shutil.which("quarto"): return problems + ["README.md not regenerated: quarto is not on PATH (nbdev-readme needs it)"]
+    r = subprocess.run([_tool("nbdev-readme")], cwd=nbs.parent, capture_output=True, text=True)
+    readme = nbs.parent/"README.md"
+    if r.returncode or not readme.exists(): problems.append(f"nbdev-readme failed: {(r.stderr or r.stdout).strip()[-300:]}")
+    else: _fix_readme_links(readme, nbs, site_url(nbs))
     return problems
 
 # %% ../nbs/10_docs.ipynb #c7a0dc15
