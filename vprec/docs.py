@@ -123,6 +123,12 @@ def link_problems(site,      # the rendered site folder (`_docs`)
     return out
 
 # %% ../nbs/10_docs.ipynb #64ecf564
+def _exported(mod):
+    "(name, object) of the functions and classes a module exports (`__all__`) and defines itself."
+    for name in getattr(mod, "__all__", []):
+        o = getattr(mod, name, None)
+        if (inspect.isfunction(o) or inspect.isclass(o)) and o.__module__ == mod.__name__: yield name, o
+
 def _has_doc(o):
     doc = o.__doc__ or ""
     return bool(doc.strip()) and not doc.startswith(f"{o.__name__}(")   # dataclasses invent "Name(field: type, ...)"
@@ -138,9 +144,7 @@ def undocumented(module  # a module or its dotted name, e.g. "vprec.index"
     "Exported names of `module` with no docstring, or with a parameter, public method parameter or dataclass field that has no docment."
     mod = importlib.import_module(module) if isinstance(module, str) else module
     out = []
-    for name in getattr(mod, "__all__", []):
-        o = getattr(mod, name, None)
-        if not (inspect.isfunction(o) or inspect.isclass(o)) or o.__module__ != mod.__name__: continue
+    for name, o in _exported(mod):
         if not _has_doc(o): out.append(f"{mod.__name__}.{name}: no docstring")
         if inspect.isfunction(o):
             if g := _param_gaps(o): out.append(f"{mod.__name__}.{name}: parameters without a docment: {', '.join(g)}")
@@ -167,10 +171,7 @@ def api_problems(site,             # the rendered site folder (`_docs`)
     site, out, ids = Path(site), [], {}
     syms = importlib.import_module(f"{package}._modidx").d["syms"]
     for mod_name in _modules(package):
-        mod = importlib.import_module(mod_name)
-        for name in getattr(mod, "__all__", []):
-            o = getattr(mod, name, None)
-            if not (inspect.isfunction(o) or inspect.isclass(o)) or o.__module__ != mod_name: continue
+        for name, _ in _exported(importlib.import_module(mod_name)):
             url = syms[mod_name].get(f"{mod_name}.{name}", [None])[0]
             if url is None: out.append(f"{mod_name}.{name}: not in {package}._modidx (run nbdev-export)"); continue
             page, anchor = url.split("#")
@@ -367,13 +368,11 @@ def check(nbs=None,          # the notebooks folder; None: the project's nbs/
          ) -> list[str]:
     "Every docs problem found without executing anything: stale or figure-less stage notebooks, README drift, missing docments, and (when rendered) the site's problems."
     from vprec.sweep import find_nbs
-    import pkgutil
     nbs = find_nbs(nbs); root = nbs.parent
     pages = [n for n in sidebar_notebooks(nbs) if n != "index.ipynb"]
     out = [q for n in pages if FIGURE_PAGES.match(n) for q in notebook_problems(nbs/n)]
     if (d := readme_drift(nbs/"index.ipynb", root/"README.md")): out.append(d)
-    pkg = importlib.import_module(package)
-    out += [g for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_") for g in undocumented(f"{package}.{m.name}")]
+    out += [g for m in _modules(package) for g in undocumented(m)]
     site = Path(site) if site is not None else root/"_docs"
     if site.exists(): out += site_problems(site, nbs, package)
     return out

@@ -162,7 +162,6 @@ def _source_cell(nb, index):
     injected = tagged[0] + 1 if tagged else 0
     return (index - 1 if index > injected else index) + 1
 
-def _write_json(path, obj): atomic_json(path, obj)
 
 def versions() -> dict:
     "Versions of Python, the platform and the libraries a run's numbers depend on."
@@ -349,7 +348,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     needs = stage_needs(notebooks)
     rec = dict(params=params, tests=tests, workers=workers, status="running", created=_now(), nbs=str(nbs), kernel=kname,
                python=sys.executable, git=git_commit(nbs), code=code_version(nbs), versions=versions(), stages=[])
-    _write_json(out/"params.json", rec)
+    atomic_json(out/"params.json", rec)
     order = {p.name: i for i, p in enumerate(notebooks)}
 
     def execute(p):   # in a worker thread: one papermill execution, its own kernel
@@ -379,7 +378,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
         rec["stages"] = sorted(rec["stages"] + [stage], key=lambda s: order[s["notebook"]])
         if err is None: bar.update(1)
         else: errors.append(err)
-        _write_json(out/"params.json", rec)
+        atomic_json(out/"params.json", rec)
     with _env_without("IN_TEST"):   # after a failure nothing new starts; running stages finish
         run_by_needs(notebooks, needs, execute, workers, ok=lambda r: r[1] is None, stop=True, on_done=on_done,
                      on_start=lambda names: bar.set_postfix_str(" + ".join(Path(n).stem for n in names)))
@@ -387,10 +386,10 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     bar.close()
     if failed is not None:
         rec.update(status="failed", error=str(failed), finished=_now(), seconds=round(time.time() - t_run, 1))
-        _write_json(out/"params.json", rec)
+        atomic_json(out/"params.json", rec)
         raise failed from None
     rec.update(status="ok", finished=_now(), seconds=round(time.time() - t_run, 1), fingerprints=_collect_fingerprints(out))
-    _write_json(out/"params.json", rec)
+    atomic_json(out/"params.json", rec)
     text = summary_md(out); atomic_write(out/"summary.md", lambda t: Path(t).write_text(text))
     return out
 
@@ -454,7 +453,7 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
     names = [t[0].name for t in tasks]
     if len(set(names)) < len(names): raise ValueError(f"two runs of the grid share a folder name: {sorted(n for n in names if names.count(n) > 1)[:3]}")
     (out/"runs").mkdir(parents=True, exist_ok=True)
-    _write_json(out/"sweep.json", dict(axes=axes, params=base, nbs=str(nbs), stages=stages, workers=workers, created=_now()))
+    atomic_json(out/"sweep.json", dict(axes=axes, params=base, nbs=str(nbs), stages=stages, workers=workers, created=_now()))
     rows, todo, code = [], [], code_version(nbs)
     for run_dir, p, setting in tasks:
         if finished(run_dir, p, code): rows.append(dict(run=run_dir.name, **setting, status="done earlier", error=None, seconds=0.0))

@@ -16,7 +16,7 @@ from scipy import ndimage
 __all__ = ['WORK_SIZE', 'FINE_SIZE', 'CROP_SIZE', 'BLOCK_SIZES', 'VERSION', 'DEFAULT_WEIGHTS', 'foreground_mask', 'bounding_box',
            'square_crop', 'hog_many', 'hog_descriptor', 'colour_histogram', 'lbp_histogram', 'descriptor_blocks',
            'mirror_permutation', 'top_eigen', 'WeightFreeEncoder', 'raw_descriptors', 'nearest', 'label_precision',
-           'random_precision', 'pixel_baseline', 'hog_baseline', 'unit', 'protocol', 'crossfit_loo', 'heldout']
+           'random_precision', 'pixel_baseline', 'hog_baseline', 'protocol', 'crossfit_loo', 'heldout']
 
 # %% ../nbs/02b_weightfree.ipynb #e83b3ede
 _CROSS = ndimage.generate_binary_structure(2, 1)   # 4-connectivity: ndimage.label's default, built once
@@ -565,11 +565,6 @@ def hog_baseline(img, # PIL image
                 ) -> np.ndarray:
     "HOG baseline: HOG of the whole picture in grey at 64 x 64."
     return hog_descriptor(np.asarray(_to_pil(img).convert("L").resize((64, 64), Image.BILINEAR)))
-
-def unit(X, # vectors (n, d)
-        ):
-    "Rows L2-normalised, float32."
-    X = np.asarray(X, np.float32); return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 # %% ../nbs/02b_weightfree.ipynb #c611c3e5
 def protocol(meta: "pd.DataFrame", # one row per product: `image` (path relative to `root`) and the label column
