@@ -6,7 +6,7 @@ Docs: https://vprec.github.io/vprec/catalogue.html.md"""
 
 # %% ../nbs/00_catalogue.ipynb #bc806325
 from __future__ import annotations
-import codecs, datetime, hashlib, io, json, multiprocessing, os, platform, re, socket, threading, warnings
+import codecs, datetime, hashlib, io, json, multiprocessing, os, platform, re, socket, stat, threading, warnings
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,18 +15,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import PIL
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'MIN_SIDE', 'THUMB_SIDE', 'TABLE_EXTS', 'DOC_EXTS', 'COLUMN_ALIASES', 'VALIDATION_COLUMNS',
-           'IMAGE_COLUMNS', 'LABEL_PREFERENCE', 'KNOWN_HIERARCHIES', 'ImageProblem', 'content_hash', 'read_image',
-           'map_columns', 'top_level', 'atomic_write', 'atomic_json', 'Catalogue', 'load_catalogue', 'balanced_sample',
-           'duplicate_groups', 'catalogue_stage', 'catalogue_summary']
+__all__ = ['MAX_PIXELS', 'MAX_FILE_BYTES', 'MIN_SIDE', 'THUMB_SIDE', 'TABLE_EXTS', 'DOC_EXTS', 'COLUMN_ALIASES',
+           'VALIDATION_COLUMNS', 'IMAGE_COLUMNS', 'LABEL_PREFERENCE', 'KNOWN_HIERARCHIES', 'ImageProblem',
+           'content_hash', 'read_image', 'map_columns', 'top_level', 'atomic_write', 'atomic_json', 'Catalogue',
+           'load_catalogue', 'balanced_sample', 'duplicate_groups', 'catalogue_stage', 'catalogue_summary']
 
 # %% ../nbs/00_catalogue.ipynb #651efaf4
 MAX_PIXELS = 64_000_000  # 8000 x 8000: above any product photo, far below what a decompression bomb unpacks to
+MAX_FILE_BYTES = 64 * 2**20  # 64 MiB on disk: product photos are a few MB; a larger file is refused before it is read
 MIN_SIDE = 32            # shorter side under this many pixels: an icon or placeholder, not a product photo
 THUMB_SIDE = 128         # longest side of the JPEG thumbnails kept in the catalogue
 TABLE_EXTS = {".csv", ".tsv", ".parquet", ".json", ".jsonl"}  # metadata tables, never products
@@ -55,7 +56,7 @@ def _to_rgb(im: Image.Image # any PIL image
     mode = im.mode
     if mode == "RGB": return im, None
     if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        a = np.asarray(im, dtype=np.float64)
+        a = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # a float image may hold NaN/inf
         top = a.max() if mode == "F" else (65535.0 if a.max() > 255 else 255.0)
         a = np.clip(a / max(top, 1e-12) * 255.0 + 0.5, 0, 255).astype(np.uint8)
         bits = "16-bit" if mode.startswith("I;16") else "32-bit"
@@ -68,23 +69,86 @@ def _to_rgb(im: Image.Image # any PIL image
     return im.convert("RGB"), f"{mode} image converted to RGB"
 
 # %% ../nbs/00_catalogue.ipynb #e0ced267
-def _decode(data: bytes, # the image file's bytes
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://")
+_TURNS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+
+def _file_kind(mode: int # `st_mode` of a path that is not a regular file
+              ) -> str:
+    "What a path that is not a regular file is, in words: 'a folder', 'a character device', ..."
+    for test, what in [(stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")]:
+        if test(mode): return what
+    return "not a plain file"
+
+def _read_file(path, # a path (str or Path) to an image file
+               max_file_bytes: int | None = MAX_FILE_BYTES, # refuse files larger than this on disk (None: no limit)
+               name: str | None = None # how the item is named in errors (default: the path)
+              ) -> bytes:
+    "The bytes of an image file, after checking on disk that it is a regular file within the size limit; raises ImageProblem"
+    p, name = Path(path), name or str(path)
+    if _URL.match(str(path)): raise ImageProblem("remote image", "URLs are not fetched; download the images and give their paths", name)
+    try: st = p.stat()
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        if p.is_symlink(): raise ImageProblem("broken link", f"it points to {os.readlink(p)}, which does not exist", name) from None
+        raise ImageProblem("missing file", "no such file", name) from None
+    except OSError as e: raise ImageProblem("unreadable file", f"{type(e).__name__}: {e.strerror or e}", name) from None
+    if not stat.S_ISREG(st.st_mode): raise ImageProblem("not a regular file", f"it is {_file_kind(st.st_mode)}", name)
+    too_big = lambda n: ImageProblem("file too large", f"{n:,} bytes, over the limit of {max_file_bytes:,}", name)
+    if max_file_bytes is not None and st.st_size > max_file_bytes: raise too_big(st.st_size)
+    try:
+        with open(p, "rb") as f: data = f.read() if max_file_bytes is None else f.read(max_file_bytes + 1)
+    except OSError as e: raise ImageProblem("unreadable file", f"{type(e).__name__}: {e.strerror or e}", name) from None
+    if max_file_bytes is not None and len(data) > max_file_bytes: raise too_big(len(data))  # it grew while we looked
+    return data
+
+def _image_source(src, # a path, bytes, a PIL image, or a Hugging Face {'bytes', 'path'} dict
+                  max_file_bytes: int | None = MAX_FILE_BYTES, # refuse files (and bytes) larger than this
+                  name: str | None = None # how the item is named in errors
+                 ) -> tuple:
+    "(bytes or PIL image, name) of any image source; a file is checked on disk and read, nothing is decoded yet"
+    if isinstance(src, Image.Image): return src, name or "image"
+    if isinstance(src, dict):
+        if src.get("bytes") is not None: src = src["bytes"]
+        elif src.get("path"): src = src["path"]
+        else: raise ImageProblem("no image", "the dict has neither bytes nor path", name or "image")
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        data = bytes(src); name = name or f"image ({len(data):,} bytes)"
+        if max_file_bytes is not None and len(data) > max_file_bytes:
+            raise ImageProblem("file too large", f"{len(data):,} bytes, over the limit of {max_file_bytes:,}", name)
+        return data, name
+    if isinstance(src, (str, os.PathLike)): return _read_file(src, max_file_bytes, name), name or str(src)
+    raise ImageProblem("no image", f"expected a path, bytes, a PIL image or a {{'bytes', 'path'}} dict, got {type(src).__name__}", name or "image")
+
+def _orientation(im: Image.Image) -> int:
+    "The EXIF Orientation of `im` (1 when absent or unreadable)"
+    try: return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception: return 1
+
+def _decode(data, # the image file's bytes, or a PIL image
             name: str = "image", # how the item is named in errors
             max_pixels: int = MAX_PIXELS, # refuse images with more pixels (decompression bombs)
             draft: int | None = None # for JPEG: decode at the smallest scale that keeps both sides >= this
-           ) -> tuple[Image.Image, tuple[int, int], str | None]:
-    "Decode `data` fully; returns (RGB image, (width, height) of the original, conversion note) or raises ImageProblem"
-    if len(data) == 0: raise ImageProblem("empty file", "0 bytes", name)
+           ) -> tuple[Image.Image, tuple[int, int], list[str]]:
+    "Decode fully, turn upright (EXIF) and convert to RGB; returns (image, upright (width, height) of the original, notes) or raises ImageProblem"
+    if isinstance(data, (bytes, bytearray)) and len(data) == 0: raise ImageProblem("empty file", "0 bytes", name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit below decides
-            im = Image.open(io.BytesIO(data))
+            im = data if isinstance(data, Image.Image) else Image.open(io.BytesIO(data))
             w, h = im.size
-            if w * h > max_pixels:
+            if max_pixels is not None and w * h > max_pixels:
                 raise ImageProblem("decompression bomb", f"{w}x{h} = {w*h:,} pixels, over the limit of {max_pixels:,}", name)
-            if draft and im.format == "JPEG": im.draft("RGB", (draft, draft))
+            if draft and im.format == "JPEG" and not isinstance(data, Image.Image): im.draft("RGB", (draft, draft))
             im.load()
-        img, note = _to_rgb(im)
+        notes, turn = [], _orientation(im)
+        if turn in range(2, 9):
+            im = ImageOps.exif_transpose(im)
+            notes.append(f"EXIF orientation: Orientation={turn}, turned upright")
+            if turn in _TURNS: w, h = h, w
+        mode = im.mode
+        try: img, note = _to_rgb(im)
+        except (ValueError, OSError) as e: raise ImageProblem("unsupported colour mode", f"{mode}: {e}", name) from None
+        if note: notes.append(f"converted to RGB: {note}")
     except ImageProblem: raise
     except UnidentifiedImageError:
         raise ImageProblem("not an image", f"no image format recognised in {len(data):,} bytes", name) from None
@@ -92,24 +156,26 @@ def _decode(data: bytes, # the image file's bytes
         raise ImageProblem("decompression bomb", str(e).split(".")[0], name) from None
     except Exception as e:
         raise ImageProblem("truncated or corrupt image", f"{type(e).__name__}: {e}", name) from None
-    return img, (w, h), note
+    return img, (w, h), notes
+
+def _open_image(src, # a path, bytes, a PIL image, or a Hugging Face {'bytes', 'path'} dict
+                max_pixels: int = MAX_PIXELS, # refuse images with more pixels
+                max_file_bytes: int | None = MAX_FILE_BYTES, # refuse files larger than this on disk
+                draft: int | None = None, # for JPEG: decode at a reduced scale keeping both sides >= this
+                name: str | None = None # how the item is named in errors
+               ) -> tuple:
+    "The one decoder: (RGB image, upright (width, height), notes, original bytes or None) of any image source"
+    data, name = _image_source(src, max_file_bytes, name)
+    img, size, notes = _decode(data, name, max_pixels, draft)
+    return img, size, notes, (data if isinstance(data, bytes) else None)
 
 def read_image(src, # a path, the image's bytes, a PIL image, or a Hugging Face {'bytes', 'path'} dict
-               max_pixels: int = MAX_PIXELS # refuse images with more pixels than this (decompression bombs)
+               max_pixels: int = MAX_PIXELS, # refuse images with more pixels than this (decompression bombs)
+               max_file_bytes: int | None = MAX_FILE_BYTES, # refuse files (or bytes) larger than this, checked on disk before reading
+               name: str | None = None # how the item is named in errors (default: its path, or its size for bytes)
               ) -> Image.Image:
-    "Open `src` as an 8-bit RGB image; raises ValueError naming the item and the reason when it cannot be used"
-    if isinstance(src, Image.Image): return _to_rgb(src)[0]
-    if isinstance(src, dict):
-        src = src.get("bytes") or src.get("path")
-        if src is None: raise ImageProblem("no image", "the dict has neither bytes nor path")
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        data, name = bytes(src), f"image ({len(src):,} bytes)"
-    else:
-        p = Path(src); name = str(p)
-        if not p.exists(): raise ImageProblem("missing file", "no such file", name)
-        if not p.is_file(): raise ImageProblem("not a file", "it is a folder", name)
-        data = p.read_bytes()
-    return _decode(data, name, max_pixels)[0]
+    "Open `src` as an upright 8-bit RGB image; raises ImageProblem (a ValueError) naming the item and the reason when it cannot be used"
+    return _open_image(src, max_pixels, max_file_bytes, name=name)[0]
 
 # %% ../nbs/00_catalogue.ipynb #66c28d69
 def _thumbnail(img: Image.Image, # an RGB image
@@ -121,22 +187,17 @@ def _thumbnail(img: Image.Image, # an RGB image
     b = io.BytesIO(); t.save(b, "JPEG", quality=85)
     return b.getvalue()
 
-def _check_image(task: tuple # (path or None, bytes or None, max_pixels, min_side)
+def _check_image(task: tuple # (path or None, bytes or None, max_pixels, min_side[, max_file_bytes])
                 ) -> dict:
-    "Validate one image; returns its hash, size, thumbnail and conversion note, or `problem` when it is unusable"
-    path, data, max_pixels, min_side = task
-    out = dict(problem=None, note=None, content_hash=None, width=None, height=None, thumbnail=None)
+    "Validate one image with `read_image`'s decoder; returns its hash, upright size, thumbnail and notes, or `problem` when it is unusable"
+    path, data, max_pixels, min_side, *more = task
+    max_file_bytes = more[0] if more else MAX_FILE_BYTES
+    out = dict(problem=None, notes=[], content_hash=None, width=None, height=None, thumbnail=None)
     name = str(path) if path is not None else "image"
     try:
-        if data is None:
-            if re.match(r"^[a-z][a-z0-9+.-]*://", name):
-                raise ImageProblem("remote image", "URLs are not fetched; download the images and give their paths", name)
-            p = Path(path)
-            if not p.exists(): raise ImageProblem("missing file", "no such file", name)
-            if not p.is_file(): raise ImageProblem("not a file", "it is a folder", name)
-            data = p.read_bytes()
-        out["content_hash"] = content_hash(data)
-        img, (w, h), out["note"] = _decode(data, name, max_pixels, draft=THUMB_SIDE)
+        src, name = _image_source(data if data is not None else path, max_file_bytes, name)
+        out["content_hash"] = content_hash(src)
+        img, (w, h), out["notes"] = _decode(src, name, max_pixels, draft=THUMB_SIDE)
         out.update(width=w, height=h)
         if min(w, h) < min_side: raise ImageProblem("tiny image", f"{w}x{h} px, shorter side under {min_side} px", name)
         out["thumbnail"] = _thumbnail(img)
@@ -231,8 +292,19 @@ def _hf_features(schema: pa.Schema) -> dict:
 
 def _read_table(path: Path # a .csv, .tsv, .json, .jsonl or .parquet file
                ) -> tuple[pd.DataFrame, list]:
-    "Read a metadata table; returns it and the text repairs as (row, column, problem) tuples"
-    path = Path(path); ext = path.suffix.lower()
+    "Read a metadata table; returns it and the text repairs as (row, column, problem) tuples; ValueError naming the file when it cannot be read"
+    path = Path(path)
+    try: return _parse_table(path, path.suffix.lower())
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the table is empty (no header line, no rows); write a header naming the columns "
+                         "(e.g. id,title,image) and one row per product, or give another source") from None
+    except Exception as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ValueError(f"{path}: not a readable {path.suffix.lstrip('.') or 'metadata'} table ({type(e).__name__}: {why}); "
+                         "fix the file or give another source") from None
+
+def _parse_table(path: Path, ext: str) -> tuple[pd.DataFrame, list]:
+    "`_read_table` without the error messages"
     if ext == ".parquet":
         t = pq.read_table(path); df = t.to_pandas()
         for name, f in _hf_features(t.schema).items():  # Hugging Face ClassLabel ids -> their names
@@ -432,6 +504,20 @@ def _add_top_levels(df: pd.DataFrame) -> pd.DataFrame:
             if new not in df: df.insert(df.columns.get_loc(c) + 1, new, pd.array([top_level(x) for x in df[c]], dtype="str"))
     return df
 
+def _label_key(s: str) -> str:
+    "A label without case, spaces or punctuation: 'T-Shirts ' -> 'tshirts' (letters of every script kept)"
+    return re.sub(r"[\W_]+", "", s.casefold())
+
+def _label_spellings(values # the values of one label column
+                    ) -> dict:
+    "{value: (value stripped of spaces around it, the most common spelling of its variants)} for every text label"
+    vals = pd.Series([v for v in values if isinstance(v, str) and v.strip()], dtype=object)
+    if len(vals) == 0: return {}
+    groups = {}
+    for s, n in vals.str.strip().value_counts().items(): groups.setdefault(_label_key(s) or s, []).append((s, n))
+    canon = {s: min(g, key=lambda x: (-x[1], x[0]))[0] for g in groups.values() for s, _ in g}  # most common; ties: first in sort order
+    return {v: (v.strip(), canon[v.strip()]) for v in vals.unique()}
+
 def _image_task(v, base: Path | None) -> tuple:
     "(path, bytes) of a table's image value: a path (resolved against `base`), bytes, or a {'bytes','path'} dict"
     if isinstance(v, dict):
@@ -457,6 +543,9 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
            title_from_file: bool = False, # no title column: use the image file name (folders of images)
            workers: int | None = None, # processes for the image checks (None: automatic)
            progress: bool = True, # show a progress bar
+           max_file_bytes: int | None = MAX_FILE_BYTES, # refuse image files larger than this on disk (None: no limit)
+           merge_label_variants: bool = False, # merge label spellings that differ only by case, spacing or punctuation
+           label_spellings: dict | None = None, # {column: {value: (stripped, most common spelling)}} computed on the whole source when this is a sample of it
            **meta) -> Catalogue:
     "Map columns, check every image, derive labels and write the validation report: the common path of all sources"
     raw = raw.reset_index(drop=True)
@@ -482,8 +571,9 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
         if _bad_text(ids[i]):
             ids[i] = _fix_text(ids[i]); fixed.setdefault(i, []).append("non-UTF-8 text: id read as cp1252")
         if _bad_text(files[i]):
-            data = Path(files[i]).read_bytes() if Path(files[i]).is_file() else None
-            tasks[i] = (None, data); files[i] = _fix_text(files[i])
+            try: tasks[i] = (None, _read_file(files[i], max_file_bytes))  # the same checks as every file; a failure is reported below
+            except ImageProblem: pass
+            files[i] = _fix_text(files[i])
             rows.append((i, ids[i], files[i], "non-UTF-8 file name: the path cannot be stored", "kept; image stored as bytes"))
     for i, probs in fixed.items():
         for prob in probs: rows.append((i, ids[i], files[i], prob, "kept; text re-read as cp1252"))
@@ -507,13 +597,13 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
         ids[i] = new
     # images
     todo = [i for i in range(n) if keep[i]]
-    checked = _check_images([(tasks[i][0], tasks[i][1], MAX_PIXELS, MIN_SIDE) for i in todo], workers, progress)
+    checked = _check_images([(tasks[i][0], tasks[i][1], MAX_PIXELS, MIN_SIDE, max_file_bytes) for i in todo], workers, progress)
     res = [None] * n
     for i, r in zip(todo, checked):
         if tasks[i] == (None, None): r = {**r, "problem": "no image: the row has no image" + (f" in column {img_col!r}" if img_col else " column")}
         res[i] = r
         if r["problem"]: keep[i] = False; rows.append((i, ids[i], files[i], r["problem"], "left out"))
-        elif r["note"]: rows.append((i, ids[i], files[i], f"converted to RGB: {r['note']}", "kept"))
+        else: rows += [(i, ids[i], files[i], note, "kept") for note in r["notes"]]
     # the product table
     ok = [int(i) for i in np.flatnonzero(keep)]
     df = _rename_roles(raw.drop(columns=[img_col] if img_col else []), roles).iloc[ok].reset_index(drop=True)
@@ -534,6 +624,20 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
     if label is None: label = next((c for c in LABEL_PREFERENCE if c in df), None)
     hierarchy = _hierarchy(df.columns, label)
     pos = {ids[i]: i for i in ok}
+    for c in hierarchy:  # label spellings: spaces around a label stripped; variants reported, merged when asked
+        spell = (label_spellings or {}).get(c) or _label_spellings(df[c])
+        if not spell: continue
+        new = []
+        for x, v in zip(df["id"], df[c]):
+            if not (isinstance(v, str) and v in spell): new.append(v); continue
+            s, canon = spell[v]
+            if s != canon:
+                act = (f"merged into {canon!r}" if merge_label_variants else "kept" + (f" as {s!r} (spaces around it stripped)" if s != v else "")
+                       + "; pass merge_label_variants=True to merge")
+                rows.append((pos[x], x, files[pos[x]], f"label variant: {c} {v!r} differs from {canon!r} only by case, spacing or punctuation", act))
+            elif s != v: rows.append((pos[x], x, files[pos[x]], f"label spacing: {c} {v!r} has spaces around it", f"stripped to {s!r}"))
+            new.append(canon if merge_label_variants else s)
+        df[c] = pd.Series(new, index=df.index, dtype=df[c].dtype)
     if "title" in roles:
         for x, t in zip(df["id"], df["title"]):
             if not isinstance(t, str) or not t.strip(): rows.append((pos[x], x, files[pos[x]], "missing title", "kept; title empty"))
@@ -550,6 +654,14 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
             others = [m for m in members if m != x]
             rows.append((pos[x], x, files[pos[x]], f"duplicate image: byte-identical to {', '.join(others)} "
                          f"({len(members)} products share content_hash {h[:12]})", "kept; flagged by content_hash"))
+    for c in [c for c in df.columns if c not in IMAGE_COLUMNS and df[c].dtype == object]:  # values parquet cannot store in one column
+        try: pa.array(df[c], from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError):
+            gone = lambda x: x is None or x is pd.NA or (isinstance(x, float) and np.isnan(x))
+            kinds = sorted({type(x).__name__ for x in df[c] if not gone(x)})
+            df[c] = pd.Series([None if gone(x) else json.dumps(x, default=str) if isinstance(x, (list, dict)) else str(x) for x in df[c]],
+                              index=df.index, dtype=object)
+            rows.append((-1, "", "", f"mixed types: column {c!r} holds {', '.join(kinds)} values", "kept; the column stored as text"))
     front = ["id", "title"] + [c for c in df.columns if c not in IMAGE_COLUMNS + ["id", "title"]]
     df = df[front + IMAGE_COLUMNS]
     rows.sort(key=lambda r: int(r[0]) if r[0] is not None else -1)
@@ -609,12 +721,24 @@ def _orphans(base: Path, used: set, name: str) -> list:
     d = base / "images" if (base / "images").is_dir() else base
     files = _list_files(d) if d != base else _top_files(base)
     return [(-1, p.stem, str(p.resolve()), f"image without metadata: no row of {name} names this file", "left out")
-            for p in files if str(p.resolve()) not in used]
+            for p in files if not {str(p), str(p.resolve())} & used]  # a link is named by the table as itself, not its target
+
+def _no_image_column(path: Path, cols: list, columns: dict | None) -> str:
+    "The message for a table with no image column and no ids naming image files: what was looked for, what the table has"
+    roles, base = map_columns(cols, columns), path.parent
+    ids = (f"and its id column {roles['id']!r} names no file in {base} or {base / 'images'} (looked for <id>.<any extension>)"
+           if "id" in roles else f"nor an id column naming the image files (looked for {COLUMN_ALIASES['id']})")
+    return (f"{path}: no image column: looked for a column named one of {COLUMN_ALIASES['image']} (any case, spaces or "
+            f"underscores) {ids}; the table's columns are {cols}. Fix: name the column of image paths 'image' (or pass "
+            "columns={'image': COLUMN} to load_catalogue), or put the images beside the table as images/<id>.jpg")
 
 def _from_table(path: Path, columns=None, **kw) -> Catalogue:
-    "A metadata table with an image column, or with ids naming the image files beside it"
+    "A metadata table with an image column, or with ids naming the image files beside it; ValueError when it has neither, or no rows"
     t, fixes = _read_table(path)
+    cols, has_image = list(t.columns), "image" in map_columns(t.columns, columns)
     t, share = _attach_images(t, path.parent, columns)
+    if not has_image and share == 0: raise ValueError(_no_image_column(path, cols, columns))
+    if len(t) == 0: raise ValueError(f"{path}: the table has a header but no rows (columns {cols}); add one row per product")
     cat = _build(t, str(path), path.parent, columns=columns, problems=fixes, kind="table", **kw)
     if share > 0:
         orph = _orphans(path.parent, set(cat.df.image_path.dropna()) | set(cat.validation.file), path.name)
@@ -704,21 +828,49 @@ def _is_saved_catalogue(p: Path) -> bool:
     try: return b"vprec" in (pq.read_schema(p).metadata or {})
     except Exception: return False
 
+def _require_products(cat: Catalogue, # a freshly loaded catalogue
+                      source # what it was loaded from
+                     ) -> Catalogue:
+    "`cat` when it holds a product; else a ValueError naming the source, the rows read, the most common problems and the fix"
+    if len(cat): return cat
+    v, n = cat.validation, int(cat.meta.get("n_rows") or 0)
+    if n == 0 or len(v) == 0: why = "the source holds no product rows"
+    else:
+        kinds = v.assign(kind=v.problem.str.split(":").str[0]).groupby("kind", sort=False)
+        top = sorted(kinds, key=lambda kg: -len(kg[1]))[:3]
+        why = "; ".join(f"{g.problem.iloc[0]} ({len(g):,} {'row' if len(g) == 1 else 'rows'}, e.g. "
+                        + (f"{g.file.iloc[0]})" if g.file.iloc[0] else f"product {g.id.iloc[0]})") for _, g in top)
+        if any(k in ("missing file", "no image") for k, _ in top):
+            why += ". Image paths in a table are read relative to the table's folder (or its images/ folder)"
+    e = ValueError(f"{cat.meta.get('source') or source}: no usable product: {n:,} rows read, all left out: {why}. Fix the source "
+                   "or give another one (nothing was written; the exception's .validation holds the full report)")
+    e.validation = v
+    raise e
+
 def load_catalogue(source, # HF hub id, HF dataset dir, parquet file(s), folder of images, metadata table, or saved catalogue
                    metadata=None, # the metadata table to use when SOURCE is a folder holding several
                    label: str | None = None, # the default label column (None: articleType, top_category, category, ...)
                    columns: dict | None = None, # {role: column} overrides: id, title, image, description, category, brand
                    workers: int | None = None, # processes for the image checks (None: automatic)
-                   progress: bool = True # show a progress bar
+                   progress: bool = True, # show a progress bar
+                   max_file_bytes: int | None = MAX_FILE_BYTES, # refuse image files larger than this on disk (None: no limit)
+                   merge_label_variants: bool = False # merge label spellings that differ only by case, spacing or punctuation into the most common one
                   ) -> Catalogue:
-    "Load and validate a product catalogue from any of the common sources (chosen by what SOURCE is)"
-    kw = dict(label=label, columns=columns, workers=workers, progress=progress)
-    p = Path(source)
+    "Load and validate a product catalogue from any of the common sources (chosen by what SOURCE is); ValueError when no product is usable"
+    kw = dict(label=label, columns=columns, workers=workers, progress=progress, max_file_bytes=max_file_bytes,
+              merge_label_variants=merge_label_variants)
+    p = Path(source).expanduser()
+    if p.exists(): p = p.resolve()  # once, here: every path below (images, tables, the report) starts from an absolute folder
+    return _require_products(_load(source, p, metadata, kw), source)
+
+def _load(source, p: Path, metadata, kw: dict) -> Catalogue:
+    "`load_catalogue` on the resolved path `p`: pick the reader by what SOURCE is"
+    label, columns = kw["label"], kw["columns"]
     if metadata is not None:
-        m = Path(metadata)
+        m = Path(metadata).expanduser()
         if not m.is_absolute() and not m.exists() and p.is_dir(): m = p / m
         if not m.exists(): raise FileNotFoundError(f"metadata={str(metadata)!r}: no such table (looked in {p} too)")
-        return _from_table(m, **kw)
+        return _from_table(m.resolve(), **kw)
     if p.exists():
         if p.is_dir() and (p / "catalogue.parquet").exists() and _is_saved_catalogue(p / "catalogue.parquet"): p = p / "catalogue.parquet"
         if p.is_file() and p.suffix == ".parquet" and _is_saved_catalogue(p):
@@ -727,6 +879,9 @@ def load_catalogue(source, # HF hub id, HF dataset dir, parquet file(s), folder 
                 if label not in cat.df: raise KeyError(f"label={label!r}: the catalogue has no such column")
                 cat.meta["label"], cat.meta["label_hierarchy"] = label, _hierarchy(cat.df.columns, label)
             return cat
+        if not p.is_dir() and not p.is_file():
+            raise ValueError(f"{p}: not a regular file or folder (it is {_file_kind(p.stat().st_mode)}); give a folder, a table "
+                             "(.csv, .parquet, ...) or a dataset")
         if p.is_dir() and _is_hf_dir(p):
             import datasets
             ds, split = _pick_split(datasets.load_from_disk(str(p)), str(p))
@@ -772,7 +927,8 @@ def _balanced_positions(lab: pd.Series, # the label of every product
     has = lab.notna() & lab.astype(str).str.strip().ne("")
     counts = lab[has].value_counts()
     kept = counts[counts >= (min_per_label or 1)]
-    if len(kept) == 0: raise ValueError(f"no {name} has {min_per_label} or more products (the largest has {counts.max() if len(counts) else 0}); lower min_per_label")
+    if len(counts) == 0: raise ValueError(f"label {name!r}: every product ({len(lab):,}) is missing it; choose another label")
+    if len(kept) == 0: raise ValueError(f"no {name} has {min_per_label} or more products (the largest has {counts.max()}); lower min_per_label")
     caps = kept.clip(upper=per_label) if per_label else kept
     if sample_size is not None: caps = pd.Series(_even_caps(caps, int(sample_size)))
     rng = np.random.default_rng(seed)
@@ -803,7 +959,8 @@ def balanced_sample(cat: Catalogue, # the catalogue to sample
 # %% ../nbs/00_catalogue.ipynb #6bd7ec46
 def _hf_dataset(source) -> tuple | None:
     "(dataset, source, kind, split) when SOURCE is a Hugging Face dataset (a save_to_disk folder or a Hub id), else None"
-    p = Path(source)
+    p = Path(source).expanduser()
+    if p.exists(): p = p.resolve()
     if p.is_dir() and _is_hf_dir(p) and not (p / "catalogue.parquet").exists():
         import datasets
         ds, split = _pick_split(datasets.load_from_disk(str(p)), str(p))
@@ -814,7 +971,7 @@ def _hf_dataset(source) -> tuple | None:
     return None
 
 def _sampled_hf(ds, source: str, kind: str, split, label=None, sample_size=None, min_per_label=None, per_label=None,
-                seed=0, progress=True) -> Catalogue:
+                seed=0, progress=True, max_file_bytes=MAX_FILE_BYTES, merge_label_variants=False) -> Catalogue:
     "Draw the balanced sample from a Hugging Face dataset's metadata, then load and check only the chosen rows"
     import datasets
     if "id" not in map_columns(ds.column_names): ds = ds.add_column("id", [str(i) for i in range(len(ds))])  # row numbers, as load_catalogue gives
@@ -822,8 +979,13 @@ def _sampled_hf(ds, source: str, kind: str, split, label=None, sample_size=None,
     m = _add_top_levels(_rename_roles(_hf_frame(ds.remove_columns(images)), map_columns(ds.column_names)))
     label = label or next((c for c in LABEL_PREFERENCE if c in m), None)
     if label not in m: raise KeyError(f"label={label!r}: the dataset has no such column; its columns are {list(m.columns)}")
-    pos, settings = _balanced_positions(m[label], sample_size, min_per_label, per_label, seed)
-    cat = _build(_hf_frame(ds.select(pos)), source, None, label=label, kind=kind, split=split, progress=progress)
+    spellings = {c: _label_spellings(m[c]) for c in _hierarchy(m.columns, label) if c in m}  # on the whole dataset, as a full load
+    spell = spellings.get(label) or {}
+    lab = pd.Series([spell[v][1 if merge_label_variants else 0] if isinstance(v, str) and v in spell else v for v in m[label]], name=label)
+    pos, settings = _balanced_positions(lab, sample_size, min_per_label, per_label, seed)
+    cat = _require_products(_build(_hf_frame(ds.select(pos)), source, None, label=label, kind=kind, split=split, progress=progress,
+                                   max_file_bytes=max_file_bytes, merge_label_variants=merge_label_variants,
+                                   label_spellings=spellings), source)
     cat.meta.update(seed=seed, sample={"label": label, **settings, "n_after": len(cat), "drawn_before_image_checks": True})
     return cat
 
@@ -841,16 +1003,19 @@ def catalogue_stage(source, # anything `load_catalogue` takes
                     min_per_label: int | None = None, # drop labels with fewer products
                     metadata=None, # the metadata table, when SOURCE is a folder holding several
                     per_label: int | None = None, # cap on products per label
-                    progress: bool = True # show progress bars
+                    progress: bool = True, # show progress bars
+                    max_file_bytes: int | None = MAX_FILE_BYTES, # refuse image files larger than this on disk (None: no limit)
+                    merge_label_variants: bool = False # merge label spellings that differ only by case, spacing or punctuation
                    ) -> Catalogue:
-    "The catalogue stage: load, validate, optionally sample evenly over `label`, save into `out`"
+    "The catalogue stage: load, validate, optionally sample evenly over `label`, save into `out`; ValueError (nothing written) when no product is usable"
     sampling = bool(sample_size or min_per_label or per_label)
     ds = _hf_dataset(source) if sampling and metadata is None else None
     if ds is not None:  # a Hugging Face dataset: draw the sample from the metadata, then check only its images
         cat = _sampled_hf(*ds, label=label, sample_size=sample_size, min_per_label=min_per_label, per_label=per_label,
-                          seed=seed, progress=progress)
+                          seed=seed, progress=progress, max_file_bytes=max_file_bytes, merge_label_variants=merge_label_variants)
     else:
-        cat = load_catalogue(source, metadata=metadata, label=label, progress=progress)
+        cat = load_catalogue(source, metadata=metadata, label=label, progress=progress, max_file_bytes=max_file_bytes,
+                             merge_label_variants=merge_label_variants)
         if sampling:
             cat = balanced_sample(cat, label, sample_size=sample_size, min_per_label=min_per_label, per_label=per_label, seed=seed)
     cat.meta["seed"] = seed
