@@ -4,6 +4,10 @@ Starts JupyterLab on a free local port (token, temporary root, settings and work
 `vprec.widget.app(run_dir)` on a run folder built from the bundled sample `data/`, runs it in headless Debian
 Chromium driven by PyPI `playwright` (no browser download), types a text query, picks a product, clicks
 "More like this", likes a product in the session tab, checks that result images appear, and saves screenshots.
+A second test (issue 16) does the same on a run folder whose product title and a gender value are script-injection
+payloads (`<img src=x onerror=...>`): it picks that product, filters on that gender and searches for it, then checks
+that no script ran (no `window.__xss`, no dialog, no injected element or handler) and that the payloads are on the page
+as text (`widget-hostile.png`).
 
 Runs only when asked:
 
@@ -232,3 +236,86 @@ def test_widget_in_jupyterlab(run_dir, tmp_path):
     print(json.dumps(notes, indent=1, ensure_ascii=False))
     for f in ("widget-search.png", "widget-session.png"):
         assert (shots / f).read_bytes()[:4] == b"\x89PNG"
+
+
+# ----------------------------------------------------------------------------------------------- hostile catalogue text
+XSS_TITLE = '<img src=x onerror="window.__xss=1"> Hostile "><script>window.__xss=3</script> Tshirt'
+XSS_GENDER = '<img src=x onerror=alert(2)>'
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    "A run folder of 40 products of the bundled sample whose first title and a gender value are script-injection payloads."
+    import pandas as pd
+    from vprec.catalogue import catalogue_stage
+    from vprec.encoders import embed_catalogue
+    src = tmp_path_factory.mktemp("hostile-src")
+    meta = pd.read_csv(ROOT / "data" / "metadata.csv", dtype={"id": str}).head(40).copy()
+    (src / "images").mkdir()
+    for f in meta["image"]: shutil.copy(ROOT / "data" / f, src / f)
+    meta.loc[0, "productDisplayName"] = XSS_TITLE
+    meta.loc[meta.index[:12], "gender"] = XSS_GENDER      # the hostile product and eleven more: a filter value
+    meta.to_csv(src / "metadata.csv", index=False)
+    rd = tmp_path_factory.mktemp("hostile-run")
+    catalogue_stage(src, rd)
+    embed_catalogue(rd, encoder="tfidf-title", progress=False)
+    embed_catalogue(rd, encoder="pixels", progress=False)
+    return rd, str(meta["id"].iloc[0])
+
+
+def test_widget_hostile_text(hostile_run, tmp_path):
+    "Catalogue text that is markup (a title and a filter value) shows as text in the browser; none of its scripts run."
+    (rd, pid), t0 = hostile_run, time.time()
+    shots = Path(os.environ.get("VPREC_SCREENSHOT_DIR") or tmp_path / "shots"); shots.mkdir(parents=True, exist_ok=True)
+    root = tmp_path / "lab"; root.mkdir()
+    write_notebook(root / "widget.ipynb", [
+        "import os; os.environ.setdefault('HF_HUB_OFFLINE', '1')\nfrom vprec.widget import app",
+        f"w = app({str(rd)!r}, seed=0)\nw"])
+    dialogs = []
+    with lab_server(root) as (base, token), chromium_page((1500, 1100)) as page:
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        open_and_run(page, base, token, "widget.ipynb")
+        try:
+            page.wait_for_selector(".vprec-app .vprec-picker input", timeout=90_000)
+            # 1. the hostile product, picked by id: its title is the query caption
+            pick = page.locator(".vprec-picker input")
+            pick.fill(pid); pick.press("Enter")
+            page.wait_for_function("(pid) => document.querySelector('.vprec-query').innerText.includes('id ' + pid)",
+                                   arg=pid, timeout=90_000)
+            wait_images(page, ".vprec-results", 4)
+            caption = page.locator(".vprec-query").inner_text()
+            # 2. the hostile gender, chosen in the filter dropdown: the results message names it
+            dd = page.locator(".vprec-app .widget-dropdown", has_text="gender").locator("select")
+            label = next(o for o in dd.locator("option").all_inner_texts() if "onerror" in o)
+            dd.select_option(label=label)
+            page.wait_for_function("() => document.querySelector('.vprec-msg').innerText.includes('filters:')", timeout=90_000)
+            # 3. a text query that finds the hostile product, with the filter on: its title is on the first card
+            box = page.locator(".vprec-text input")
+            box.fill("hostile tshirt"); box.press("Enter")
+            page.wait_for_function("() => document.querySelector('.vprec-query').innerText.includes('hostile tshirt')"
+                                   " && document.querySelector('.vprec-msg').innerText.includes('results')", timeout=90_000)
+            wait_images(page, ".vprec-results", 4)
+            msg, first_card = message(page), page.locator(".vprec-results .vprec-card").first.inner_text()
+            page.wait_for_timeout(500)   # an injected <img src=x> would have failed to load and fired onerror by now
+            page.mouse.move(5, 5)
+            page.locator(".vprec-app").screenshot(path=str(shots / "widget-hostile.png"))
+            injected = page.evaluate("""() => ({xss: window.__xss === undefined ? null : window.__xss,
+                imgs: document.querySelectorAll('.vprec-app img[src="x"]').length,
+                scripts: [...document.querySelectorAll('.vprec-app script')].length,
+                handlers: [...document.querySelectorAll('.vprec-app *')].filter(e =>
+                    [...e.attributes].some(a => a.name.startsWith('on'))).length})""")
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            print(f"page at failure: {tmp_path / 'failure.png'}")
+            raise
+    notes = dict(caption=caption, message=msg, first_card=first_card, injected=injected, dialogs=dialogs,
+                 total_s=round(time.time() - t0, 1), screenshot=str(shots / "widget-hostile.png"))
+    print(json.dumps(notes, indent=1, ensure_ascii=False))
+    # nothing ran, nothing was injected
+    assert injected == dict(xss=None, imgs=0, scripts=0, handlers=0), injected
+    assert dialogs == [], dialogs
+    # and the hostile text is on the page, as text (the card cuts titles at 60 characters)
+    assert XSS_TITLE in caption, caption
+    assert f"gender={XSS_GENDER}" in msg, msg
+    assert XSS_TITLE[:60] in first_card, first_card
+    assert (shots / "widget-hostile.png").read_bytes()[:4] == b"\x89PNG"

@@ -6,7 +6,7 @@ Docs: https://vprec.github.io/vprec/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #66116484
 from __future__ import annotations
-import argparse, json, sys
+import argparse, json, math, sys
 from pathlib import Path
 
 # %% auto #0
@@ -29,19 +29,26 @@ def parse_value(s: str  # a value as typed on the command line
     return s
 
 # %% ../nbs/09_cli.ipynb #3aa72efd
+def _finite(val, what, example):
+    "`val` as a finite float; ValueError saying `what` (the argument and the item) is not a number, or not a finite one."
+    try: x = float(val)
+    except ValueError: raise ValueError(f"{what} {val.strip()!r} is not a number; give e.g. {example}") from None
+    if not math.isfinite(x): raise ValueError(f"{what} {val.strip()!r} is not a finite number; give e.g. {example}")
+    return x
+
 def parse_weights(s: str  # e.g. "image=0.7,text=0.3,category=0"
                  ) -> dict:
-    "Parse hybrid score weights; only the keys image, text and category are allowed."
+    "Parse hybrid score weights: finite numbers for the names `vprec.recommend.WEIGHT_KEYS` (image, text, category, match)."
+    from vprec.recommend import WEIGHT_KEYS   # the recommender's own list: the two cannot disagree
+    names, example = ", ".join(WEIGHT_KEYS), "(example: --weights image=0.7,text=0.3,category=0)"
     out = {}
     for part in filter(None, (p.strip() for p in s.split(","))):
         key, sep, val = part.partition("=")
         key = key.strip()
-        if not sep or key not in ("image", "text", "category"):
-            raise ValueError(f"--weights: {part!r} is not NAME=VALUE with NAME one of image, text, category "
-                             "(example: --weights image=0.7,text=0.3,category=0)")
-        try: out[key] = float(val)
-        except ValueError: raise ValueError(f"--weights: {val!r} for {key} is not a number") from None
-    if not out: raise ValueError("--weights is empty (example: --weights image=0.7,text=0.3,category=0)")
+        if not sep or key not in WEIGHT_KEYS:
+            raise ValueError(f"--weights: {part!r} is not NAME=VALUE with NAME one of {names} {example}")
+        out[key] = _finite(val, f"--weights: the weight of {key},", f"{key}=0.5")
+    if not out: raise ValueError(f"--weights is empty {example}")
     return out
 
 # %% ../nbs/09_cli.ipynb #0853261a
@@ -61,15 +68,15 @@ def parse_filters(items: list[str]|None  # each "COL=V1,V2" (one value: equality
 # %% ../nbs/09_cli.ipynb #a136a925
 def parse_ids(s: str  # e.g. "10005,10042" or "10005:2,10042:1"
              ) -> list|dict:
-    "Parse liked ids: a list, or a dict id -> weight when any id carries `:WEIGHT`."
+    "Parse liked ids: a list, or a dict id -> weight (a finite number) when any id carries `:WEIGHT`."
     parts = [p.strip() for p in s.split(",") if p.strip()]
     if not parts: raise ValueError("--ids is empty (example: --ids 10005,10042 or --ids 10005:2,10042:1)")
     if not any(":" in p for p in parts): return parts
     out = {}
     for p in parts:
         pid, _, w = p.partition(":")
-        try: out[pid.strip()] = float(w) if w else 1.0
-        except ValueError: raise ValueError(f"--ids: weight {w!r} of product {pid} is not a number") from None
+        if not pid.strip(): raise ValueError(f"--ids: {p!r} has no product id before the ':' (example: --ids 10005:2,10042:1)")
+        out[pid.strip()] = _finite(w, f"--ids: the weight of product {pid.strip()},", f"{pid.strip()}:2") if w.strip() else 1.0
     return out
 
 # %% ../nbs/09_cli.ipynb #31965bd8
@@ -246,13 +253,35 @@ def cmd_docs(a  # the arguments `build_parser` parsed
 COMMANDS = dict(catalogue=cmd_catalogue, embed=cmd_embed, index=cmd_index, recommend=cmd_recommend,
                 add=cmd_add, evaluate=cmd_evaluate, run=cmd_run, sweep=cmd_sweep, docs=cmd_docs)
 
+# what bad input raises: ValueError (ImageProblem, json.JSONDecodeError, UnicodeDecodeError and pyarrow's ArrowInvalid
+# are ValueErrors), KeyError, EOFError (numpy on an empty file), and OSError (a missing, unreadable or unwritable path:
+# FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError); RuntimeError: a stage failed
+_USER_ERRORS = (ValueError, KeyError, EOFError, OSError, RuntimeError)
+
+_OS_HINTS = {PermissionError: "check its permissions, or choose another path",
+             FileExistsError: "a file is in the way of a folder vprec writes: move it, or choose another path",
+             NotADirectoryError: "a file is in the way of a folder vprec writes: move it, or choose another path",
+             IsADirectoryError: "it is a folder; give a file"}
+
+def _error_line(e: BaseException) -> str:
+    "One line for a user error: the message, or for an operating-system error the path, the reason and the fix."
+    if isinstance(e, KeyError) and e.args: msg = str(e.args[0])
+    elif isinstance(e, OSError) and e.filename is not None and e.strerror:
+        msg = f"{e.filename}: {e.strerror[:1].lower() + e.strerror[1:]}" + (f" ({e.filename2})" if e.filename2 else "")
+        hint = next((h for cls, h in _OS_HINTS.items() if isinstance(e, cls)), None)
+        if hint: msg += f"; {hint}"
+    else: msg = str(e) or type(e).__name__
+    return " ".join(msg.split())
+
 def main(argv: list[str]|None=None  # arguments (default: sys.argv[1:])
         ) -> int:
     "Run the `vprec` command; a bad request prints one line on stderr and returns 2, a failed stage returns 1."
     a = build_parser().parse_args(argv)
     try: COMMANDS[a.command](a)
-    except (ValueError, KeyError, FileNotFoundError, NotADirectoryError, RuntimeError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"vprec {a.command}: error: {' '.join(str(msg).split())}", file=sys.stderr)
+    except _USER_ERRORS as e:   # anything else (TypeError, AttributeError, ...) is a bug and keeps its traceback
+        print(f"vprec {a.command}: error: {_error_line(e)}", file=sys.stderr)
         return 1 if isinstance(e, RuntimeError) else 2
+    except KeyboardInterrupt:
+        print(f"vprec {a.command}: interrupted", file=sys.stderr)
+        return 130
     return 0

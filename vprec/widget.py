@@ -14,6 +14,7 @@ import pandas as pd
 import ipywidgets as W
 import traitlets
 from PIL import Image
+from .catalogue import read_image
 
 # %% auto #0
 __all__ = ['MAX_UPLOAD_MB', 'SKIP_COLUMNS', 'SEP', 'CARD_W', 'THUMB', 'thumbnail_jpeg', 'placeholder_jpeg', 'read_upload',
@@ -41,17 +42,20 @@ def placeholder_jpeg(size:int=128, # side in pixels
 def read_upload(value, # `FileUpload.value`: a tuple of dicts (ipywidgets 8), a dict of dicts (7) or raw bytes
                 max_mb:float=MAX_UPLOAD_MB, # size limit in megabytes
                ) -> tuple[str, bytes, Image.Image]:
-    "The first uploaded file as (name, bytes, RGB image); `ValueError` naming the file for empty, too large or non-image uploads."
-    from vprec.catalogue import read_image
+    "The first uploaded file as (name, bytes, RGB image), decoded by `vprec.catalogue.read_image`; `ValueError` naming the file for empty, too large or non-image uploads."
     if isinstance(value, dict): value = tuple(value.values())
     if isinstance(value, (bytes, bytearray, memoryview)): value = ({"name": "upload", "content": value},)
     if not value: raise ValueError("no file uploaded: click Upload photo and choose a JPEG or PNG")
     f = value[0]
-    name, data = f.get("name", "upload"), bytes(f["content"])
+    if not isinstance(f, dict) or f.get("content") is None:
+        raise ValueError("the upload holds no file content: choose the photo again")
+    name, data = str(f.get("name") or "upload"), bytes(f["content"])
     if len(data) > max_mb * 1e6:
         raise ValueError(f"{name}: {len(data) / 1e6:.1f} MB is over the {max_mb:g} MB limit; upload a smaller photo")
     try: img = read_image(data)
-    except ValueError as e: raise ValueError(f"{name} is not an image vprec can read ({e}); upload a JPEG, PNG or WebP photo") from None
+    except ValueError as e:   # read_image's ImageProblem says what is wrong (`.problem`), without our name for the file
+        raise ValueError(f"{name} is not an image vprec can read ({getattr(e, 'problem', e)}); "
+                         "upload a JPEG, PNG or WebP photo") from None
     return name, data, img
 
 # %% ../nbs/07_widget.ipynb #fcc80fb4
@@ -175,7 +179,8 @@ def cards_from_results(results:pd.DataFrame, # `Recommendations.results`
         short, full = explain(row, label)
         title = row.get("title")
         title = "" if title is None or (isinstance(title, float) and np.isnan(title)) else str(title)
-        lab = str(row.get(label, "")) if label and row.get(label) is not None else ""
+        lab = row.get(label) if label else None
+        lab = "" if lab is None or (isinstance(lab, float) and np.isnan(lab)) else str(lab)
         out.append(Card(pid, title, lab, _num(row.get("score")), bytes(th), short,
                         f"{title}\nid {pid}" + (f" · {label} {lab}" if lab else "") + ("\n" + full if full else "")))
     return out
@@ -213,6 +218,8 @@ class AppState:
         self.df = df if isinstance(df, pd.DataFrame) else recommender.catalogue.df
         self.df_by_id = self.df.assign(id=self.df["id"].astype(str)).set_index("id", drop=False)
         meta = getattr(recommender.catalogue, "meta", {}) or {}
+        if label is not None and label not in self.df.columns:
+            raise KeyError(f"label column {label!r} is not in the catalogue; columns: {', '.join(map(str, self.df.columns))}")
         self.label = label or getattr(recommender, "label", None) or meta.get("label") or next((c for c in ("articleType", "label", "category") if c in self.df), None)
         self.n, self.n_exploit, self.seed, self.max_upload_mb = n, n_exploit, seed, max_upload_mb
         self._session, self.filters = session, filter_options(self.df)
@@ -224,12 +231,13 @@ class AppState:
         with self.lock:
             try:
                 first = str(self.df["id"].iloc[0])
-                words = [w_ for w_ in str(self.df["title"].iloc[0]).split() if len(w_) > 2] if "title" in self.df else []
+                titles = self.df["title"].dropna().astype(str) if "title" in self.df else pd.Series([], dtype=str)
+                words = [w_ for w_ in (titles.iloc[0].split() if len(titles) else []) if len(w_) > 2]   # a word of a real title
                 self.rec.recommend(id=first, k=1, weights=dict(image=1.0, text=0.5, category=0.5))
                 if words: self.rec.recommend(text=words[-1], k=1)
                 enc = getattr(self.rec, "encoder", None)
                 if enc is not None and getattr(enc, "modality", "image") == "image":   # first image query: encoder start-up
-                    self.rec.recommend(image=Image.open(io.BytesIO(self.thumbnail(first))).convert("RGB"), k=1)
+                    self.rec.recommend(image=read_image(self.thumbnail(first)), k=1)
             except Exception as e: self.warm_error = f"{type(e).__name__}: {e}"
         self.warm_s = time.perf_counter() - t0
         return self.warm_s
@@ -265,13 +273,16 @@ class AppState:
         lab = "" if not self.label or pd.isna(r.get(self.label)) else str(r.get(self.label))
         return Card(pid, title, lab, None, self.thumbnail(pid), lab, f"{title}\nid {pid}", kind)
 
-def _esc(s): return html.escape(str(s))
+def _esc(s):
+    "`s` as HTML text, safe inside an element or a quoted attribute: every string from the catalogue or the user goes through this."
+    return html.escape("" if s is None else str(s), quote=True)
 
 def _message(kind, text):
+    "The message box: `text` is plain text (escaped here, so a catalogue value or an error can never become markup)."
     colours = {"error": ("#fdecea", "#b3261e"), "info": ("#eef4fb", "#1d4f91"), "ok": ("#eef7ee", "#1e6b2f")}
     bg, fg = colours[kind]
     return (f'<div style="background:{bg};color:{fg};padding:6px 10px;border-radius:6px;font-size:13px;'
-            f'line-height:1.35">{text}</div>')
+            f'line-height:1.35">{_esc(text)}</div>')
 
 def search(state:AppState, # the app's state
            mode:str="text", # "text", "product" or "image"
@@ -305,8 +316,9 @@ def search(state:AppState, # the app's state
                 q["id"] = pid
                 view.query_thumbnail = state.thumbnail(pid)
                 r = state.df_by_id.loc[pid]
-                view.query_caption = (f"<b>{_esc(r.get('title', pid))}</b><br>id {_esc(pid)}"
-                                      + (f" · {_esc(r.get(state.label))}" if state.label else ""))
+                title, lab = r.get("title"), r.get(state.label) if state.label else None
+                view.query_caption = (f"<b>{_esc(pid if pd.isna(title) or title == '' else title)}</b><br>id {_esc(pid)}"
+                                      + (f" · {_esc(lab)}" if lab is not None and not pd.isna(lab) else ""))
             elif mode == "image":
                 name, data, img = read_upload(upload, state.max_upload_mb)
                 q["image"] = img
@@ -326,7 +338,7 @@ def search(state:AppState, # the app's state
     except Exception as e:  # the widget shows every failure as a message, never as a traceback
         view.ok, view.cards = False, []
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        view.message = _message("error", f"⚠ {_esc(msg)}")
+        view.message = _message("error", f"⚠ {msg}")
         view.elapsed_ms = (time.perf_counter() - t0) * 1e3
     return view
 
@@ -368,7 +380,7 @@ def _guard(state, fn):
         with state.lock: return session_view(state, fn())
     except Exception as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        return session_view(state, message=_message("error", f"⚠ {_esc(msg)}"))
+        return session_view(state, message=_message("error", f"⚠ {msg}"))
 
 def session_like(state:AppState, # the app's state
                  pid:str, # the liked product
@@ -633,6 +645,7 @@ class App(W.VBox):
 
 def app(run_dir, # a run folder holding a catalogue and its embeddings
         encoder:str|None=None, # which embeddings (default: the latest)
+        label:str|None=None, # label column shown on cards (default: the catalogue's own default label)
         n:int=10, # session gallery size
         n_exploit:int=5, # of which similar to the liked products
         seed:int=0, # session seed
@@ -640,6 +653,6 @@ def app(run_dir, # a run folder holding a catalogue and its embeddings
         warm:bool=True, # load the text vectors and encoders in a background thread right away
        ) -> App:
     "The vprec widget on `run_dir`: a Search tab (photo, text or product queries) and seed 001's Session tab."
-    a = App(AppState.from_run(run_dir, encoder=encoder, n=n, n_exploit=n_exploit, seed=seed, max_upload_mb=max_upload_mb))
+    a = App(AppState.from_run(run_dir, encoder=encoder, label=label, n=n, n_exploit=n_exploit, seed=seed, max_upload_mb=max_upload_mb))
     if warm: a.warm_up()
     return a
