@@ -8,7 +8,7 @@ Docs: https://vprec.github.io/vprec/evaluate.html.md"""
 from __future__ import annotations
 import json, math, os, time, hashlib, re, io, warnings
 from pathlib import Path
-from .catalogue import atomic_json
+from .catalogue import atomic_json, read_image
 from collections import Counter
 from dataclasses import dataclass
 
@@ -99,13 +99,17 @@ def ild_at_k(X:np.ndarray, # (n, d) L2-normalised vectors of the searched produc
     return out if per_query else float(np.nanmean(out)) if np.isfinite(out).any() else float("nan")
 
 # %% ../nbs/06_evaluate.ipynb #a9609cec
+def _missing(v) -> bool:
+    "No label: None, NaN or pandas' NA."
+    return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and np.isnan(v))
+
 def spread_at_k(result_labels, # per query, the labels of its results
                 k:int=5, # how many results count
                 per_query:bool=False, # one value per query
                ):
-    "Category spread: distinct labels among the first k results, divided by k."
+    "Category spread: distinct labels among the first k results, divided by k (a missing result or label adds none)."
     R = pad_results(result_labels, k)
-    v = np.array([len({r for r in row if r is not None}) / k for row in R])
+    v = np.array([len({r for r in row if not _missing(r)}) / k for row in R])
     return v if per_query else float(v.mean())
 
 # %% ../nbs/06_evaluate.ipynb #d21eb782
@@ -140,14 +144,17 @@ def random_spread(index_labels, # the label of every product of the index
                   query_labels=None, # with exclude_self: each query's label, removed once from the pool
                   exclude_self:bool=False, # queries are in the index and excluded from their own results
                  ) -> float:
-    "Exact expected spread@k (distinct labels / k) of k results drawn at random without replacement."
-    counts = Counter(index_labels); N = sum(counts.values())
+    "Exact expected spread@k (distinct labels / k) of k results drawn at random without replacement (unlabelled products add none)."
+    labels = list(index_labels); N = len(labels)
+    counts = Counter(l for l in labels if not _missing(l))
     def one(cnt, N):
         return sum(1 - _p_absent(N, n, min(k, N)) for n in cnt.values()) / k
     if not exclude_self: return one(counts, N)
     per_label = {}
     for l in set(query_labels):
-        c = dict(counts); c[l] = c.get(l, 1) - 1; per_label[l] = one(c, N - 1)
+        c = dict(counts)
+        if l in c: c[l] -= 1
+        per_label[l] = one(c, N - 1)
     return float(np.mean([per_label[l] for l in query_labels]))
 
 def random_ild(X:np.ndarray, # (n, d) L2-normalised vectors of the products results are drawn from
@@ -174,6 +181,13 @@ def random_baseline(index_labels, # the label of every product of the index
     return out
 
 # %% ../nbs/06_evaluate.ipynb #5cedf78f
+def _check_boot(n_boot, level=0.95):
+    "Refuse a bootstrap size or coverage that cannot give an interval, naming the argument."
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer (bootstrap resamples), got {n_boot!r}")
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), e.g. 0.95, got {level!r}")
+
 def bootstrap_ci(values, # per-query values (1-d), or a tuple of per-query arrays passed to `stat`
                  stat=None, # function of the resampled arrays -> number; default: the mean (NaNs ignored)
                  n_boot:int=1000, # bootstrap resamples
@@ -181,6 +195,7 @@ def bootstrap_ci(values, # per-query values (1-d), or a tuple of per-query array
                  level:float=0.95, # coverage of the interval
                 ) -> tuple:
     "Percentile bootstrap confidence interval (lo, hi) of a statistic of per-query values."
+    _check_boot(n_boot, level)
     arrays = values if isinstance(values, tuple) else (np.asarray(values, dtype=float),)
     arrays = tuple(np.asarray(a) for a in arrays)
     n = len(arrays[0])
@@ -206,6 +221,7 @@ def macro_bootstrap_ci(values, # per-query values
                        level:float=0.95, # coverage
                       ) -> tuple:
     "Stratified bootstrap CI of the macro mean (mean per label, then over labels): queries are resampled within each label."
+    _check_boot(n_boot, level)
     v = np.asarray(values, dtype=float); c, uniq = pd.factorize(pd.Series(list(labels), dtype=object))
     if len(v) == 0: return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
@@ -223,10 +239,7 @@ def image_fingerprint(src, # image path, bytes or PIL image
                      ) -> tuple:
     "(dHash as 32 bytes, 16x16 RGB thumbnail as uint8 768-vector) of one image, for near-duplicate detection."
     from PIL import Image
-    if isinstance(src, (bytes, bytearray)): img = Image.open(io.BytesIO(src))
-    elif isinstance(src, (str, Path)): img = Image.open(src)
-    else: img = src
-    img = img.convert("RGB")
+    img = read_image(src)   # the catalogue's one decoder: paths, bytes, PIL images, HF dicts
     g = np.asarray(img.convert("L").resize((17, 16), Image.BILINEAR), dtype=np.int16)
     dh = np.packbits((g[:, 1:] > g[:, :-1]).ravel())
     tiny = np.asarray(img.resize((16, 16), Image.BILINEAR), dtype=np.uint8).ravel()
@@ -297,6 +310,8 @@ def group_split(labels, # label per product (None/NaN: never a query)
                 min_groups:int=2, # labels with fewer groups stay entirely in the index
                ) -> tuple:
     "Seeded split stratified by label that never puts two products of one group on different sides: (index_pos, query_pos)."
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)) or not 0 < test_size <= 1:
+        raise ValueError(f"test_size is the share of each label held out as queries and must lie in (0, 1], got {test_size!r}")
     labels = pd.Series(list(labels), dtype=object)
     n = len(labels)
     groups = np.arange(n) if groups is None else np.asarray(groups)
@@ -661,10 +676,9 @@ def _preprocess_all(enc, items, keys, names, cache_dir, progress=False):
         from vprec.encoders import _preprocessed
         rows, ok, problems = _preprocessed(enc, items, keys, names, cache_dir, None, 0, progress)
     except ImportError:
-        from vprec.encoders import read_rgb
         rows, ok = [], np.zeros(len(items), bool)
         for i, it in enumerate(items):
-            try: rows.append(enc.preprocess(read_rgb(it))); ok[i] = True
+            try: rows.append(enc.preprocess(read_image(it))); ok[i] = True
             except ValueError: pass
     return rows, ok
 
@@ -705,6 +719,16 @@ def _groups_cached(run_dir, cat):
     if key not in _GROUPS: _GROUPS[key] = dict(zip(cat.df["id"], catalogue_groups(cat)))
     return _GROUPS[key]
 
+def _eval_catalogue(run_dir, label=None):
+    "(catalogue, label column) of a run folder; refused, naming the file and the fix, when a column it needs is missing."
+    from vprec.recommend import _run_catalogue
+    cat = _run_catalogue(run_dir, ("id", ("thumbnail", "image_path", "image_bytes")))
+    label = label or cat.meta.get("label")
+    if label not in cat.df:
+        raise KeyError(f"label column {label!r} is not in {Path(run_dir) / 'catalogue.parquet'} (columns: "
+                       f"{', '.join(map(str, cat.df.columns))}); pass --label COL")
+    return cat, label
+
 def held_out(run_dir, # a run folder with catalogue.parquet and embeddings/
              encoder:str=None, # embeddings slug (default: embeddings/latest)
              label:str=None, # label column (default: the catalogue's label)
@@ -715,14 +739,11 @@ def held_out(run_dir, # a run folder with catalogue.parquet and embeddings/
              progress:bool=False, # progress bars
             ) -> HeldOut:
     "Index part and held-out queries of a run, with encoders fitted on the index part only."
-    from vprec.catalogue import Catalogue, load_catalogue
+    from vprec.catalogue import load_catalogue
     from vprec.encoders import load_embeddings, load_encoder, embed_images
     run_dir = Path(run_dir)
-    cat = Catalogue.load(run_dir)
+    cat, label = _eval_catalogue(run_dir, label)
     emb = load_embeddings(run_dir, encoder)
-    label = label or cat.meta.get("label")
-    if label not in cat.df:
-        raise KeyError(f"label column {label!r} is not in {run_dir}/catalogue.parquet (columns: {', '.join(map(str, cat.df.columns))}); pass --label COL")
     pos = {i: p for p, i in enumerate(cat.df["id"])}
     rows = [pos[i] for i in emb.ids if i in pos]
     if len(rows) != len(emb.ids): raise ValueError(f"embeddings/{emb.encoder} hold ids that are not in the catalogue; re-run `vprec embed {run_dir} --encoder {emb.encoder}`")
@@ -746,7 +767,7 @@ def held_out(run_dir, # a run folder with catalogue.parquet and embeddings/
         keep = keep & ~same
     qdf = qdf[keep].reset_index(drop=True)
     enc = load_encoder(run_dir, emb.encoder)
-    if enc.modality == "text": Xq = enc.encode_texts(qdf["title"].fillna("").tolist())
+    if enc.modality == "text": Xq = enc.encode_texts((qdf["title"].fillna("") if "title" in qdf else pd.Series([""] * len(qdf))).tolist())
     else:
         imgs = [p if isinstance(p, str) and p else bytes(b) for p, b in zip(qdf["image_path"], qdf["image_bytes"])]
         Xq, ok, problems = embed_images(enc, imgs, progress=progress, names=[f"query {i}" for i in qdf["id"]])
@@ -770,8 +791,13 @@ def evaluate_run(run_dir, # a run folder (catalogue.parquet, embeddings/)
                 ) -> dict:
     "Held-out evaluation of a run: every metric at every k with 95% CIs, latency, the exact random baseline; writes metrics.json."
     from vprec.index import VectorIndex
+    ks = tuple(ks) if isinstance(ks, (list, tuple, set, np.ndarray)) else (ks,)
+    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) for k in ks): raise ValueError(f"-k values must be positive integers, got {ks}")
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1: raise ValueError(f"-k values must be positive integers, got {ks}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)): raise ValueError(f"seed must be an integer, got {seed!r}")
+    if isinstance(n_latency, bool) or not isinstance(n_latency, (int, np.integer)) or n_latency < 0:
+        raise ValueError(f"n_latency must be an integer >= 0 (queries timed one by one), got {n_latency!r}")
     h = held_out(run_dir, encoder, label, queries, seed, test_size, progress=progress)
     vi = VectorIndex.build(h.X_index, h.index_df["id"].tolist(), kind=kind)
     search = lambda Q, k: vi.search_rows(np.ascontiguousarray(Q, dtype=np.float32), k)[1]
@@ -834,10 +860,7 @@ def split_run(run_dir, # a run folder
               test_size:float=0.2, # share held out
              ) -> tuple:
     "(catalogue DataFrame, index positions, query positions, label, parent) of a run's held-out split."
-    from vprec.catalogue import Catalogue
-    cat = Catalogue.load(run_dir)
-    label = label or cat.meta.get("label")
-    if label not in cat.df: raise KeyError(f"label column {label!r} is not in {run_dir}/catalogue.parquet; pass label=")
+    cat, label = _eval_catalogue(run_dir, label)
     g = _groups_cached(run_dir, cat)
     ix, qx = group_split(cat.df[label], [g[i] for i in cat.df["id"]], test_size, seed)
     return cat.df, ix, qx, label, parent_label(label, cat.meta.get("label_hierarchy"), cat.df.columns)

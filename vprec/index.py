@@ -130,6 +130,19 @@ def embeddings_fingerprint(emb=None,        # an `Embeddings` (X, ids, encoder, 
 KINDS = ("exact", "flat", "hnsw", "ivfpq")
 HNSW_DEFAULTS = dict(M=32, efConstruction=80, efSearch=128)
 
+def _check_finite(X, ids=None, what="vectors"):
+    "Refuse NaN/inf rows, naming the first (and its id when known)."
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        r = int(np.argmax(bad)); who = f"row {r}" + (f" (id {ids[r]})" if ids is not None and r < len(ids) else "")
+        raise ValueError(f"{what} are not finite: {who} has NaN or inf ({int(bad.sum())} such rows); "
+                         "re-embed those products (`vprec embed DIR`) or fix the vectors")
+
+def _rerun(prefix):
+    "The command that rewrites the index files of `prefix` (run/index/<encoder>-<kind>)."
+    kind = prefix.name.rsplit("-", 1)[-1]
+    return f"re-run `vprec index {prefix.parent.parent} --kind {kind if kind in KINDS else 'KIND'}`"
+
 
 class VectorIndex:
     "Nearest-neighbour search by inner product over unit vectors, keyed by product id."
@@ -167,6 +180,7 @@ class VectorIndex:
         X = np.ascontiguousarray(X, dtype=np.float32)
         if X.ndim != 2: raise ValueError(f"vectors must be a 2-d array (n, d), got shape {X.shape}")
         if len(ids) != len(X): raise ValueError(f"{len(ids)} ids for {len(X)} vectors; give one id per row")
+        _check_finite(X, ids)
         d = X.shape[1]
         if kind == "exact":
             if params: raise ValueError(f"the exact index takes no parameters, got {sorted(params)}")
@@ -204,9 +218,11 @@ class VectorIndex:
                     k:int,         # results per query; rows past the index's size come back as -1
                    ) -> tuple[np.ndarray, np.ndarray]:
         "Like `search` but returns row numbers (-1 when missing) instead of ids."
-        if not isinstance(k, (int, np.integer)) or k <= 0: raise ValueError(f"k must be a positive integer, got {k!r}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0: raise ValueError(f"k must be a positive integer, got {k!r}")
+        if np.ndim(Q) not in (1, 2): raise ValueError(f"queries must be one vector (d,) or (m, d) rows, got shape {np.shape(Q)}")
         Q = unit_rows(Q) if np.ndim(Q) == 1 else np.ascontiguousarray(Q, dtype=np.float32)
         if Q.shape[1] != self.dim: raise ValueError(f"query has dimension {Q.shape[1]}, the index has {self.dim}")
+        _check_finite(Q, what="query vectors")
         if self.kind == "exact": return exact_search(self._X, Q, int(k))
         self._set_search_params()
         kk = min(int(k), self.ntotal)
@@ -246,6 +262,7 @@ class VectorIndex:
         X = np.ascontiguousarray(np.atleast_2d(X), dtype=np.float32); ids = [str(i) for i in ids]
         if len(ids) != len(X): raise ValueError(f"{len(ids)} ids for {len(X)} vectors; give one id per row")
         if X.shape[1] != self.dim: raise ValueError(f"new vectors have dimension {X.shape[1]}, the index has {self.dim}")
+        _check_finite(X, ids, "new vectors")
         dup = [i for i in ids if i in self._pos]
         if dup or len(set(ids)) != len(ids):
             raise ValueError(f"product id(s) {', '.join((dup or ids)[:5])} already in the index; add only new products")
@@ -278,17 +295,26 @@ class VectorIndex:
         fi, fj = prefix.with_suffix(".faiss"), prefix.with_suffix(".json")
         for f in (fi, fj):
             if not f.exists(): raise FileNotFoundError(f"index file {f} does not exist; build it with `vprec index DIR`")
-        meta = json.loads(fj.read_text())
+        try:
+            meta = json.loads(fj.read_text())
+            if not isinstance(meta, dict) or not isinstance(meta.get("ids"), list) or meta.get("kind") not in KINDS:
+                raise ValueError("it lacks the kind or the ids")
+            dim = int(meta["dim"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{fj} is not a readable index description ({e}); {_rerun(prefix)}") from None
         if fingerprint is not None and meta.get("source") != fingerprint:
             old = meta.get("source") or {}
             diff = [k for k in sorted(set(old) | set(fingerprint)) if old.get(k) != fingerprint.get(k)]
             raise ValueError(f"index {fi} is stale: it was built from other embeddings ({', '.join(diff) or 'no record'} "
-                             f"differ); rebuild it with `vprec index DIR --kind {meta.get('kind')}`")
-        index = faiss.read_index(str(fi))
-        if index.ntotal != len(meta["ids"]):
-            raise ValueError(f"index {fi} holds {index.ntotal} vectors but {fj} lists {len(meta['ids'])} ids; rebuild it")
+                             f"differ); {_rerun(prefix)}")
+        try: index = faiss.read_index(str(fi))
+        except RuntimeError as e:
+            raise ValueError(f"{fi} is not a readable FAISS index (truncated or damaged); {_rerun(prefix)}") from None
+        if index.ntotal != len(meta["ids"]) or index.d != dim:
+            raise ValueError(f"index {fi} holds {index.ntotal} vectors of dimension {index.d} but {fj} lists "
+                             f"{len(meta['ids'])} ids of dimension {dim}; {_rerun(prefix)}")
         X = index.reconstruct_n(0, index.ntotal) if meta["kind"] == "exact" else None
-        return cls(meta["kind"], None if meta["kind"] == "exact" else index, meta["ids"], meta["params"], meta["dim"],
+        return cls(meta["kind"], None if meta["kind"] == "exact" else index, meta["ids"], meta.get("params") or {}, dim,
                    meta.get("source"), X)
 
 # %% ../nbs/04_vector_index.ipynb #39114aa7

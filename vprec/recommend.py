@@ -23,23 +23,34 @@ __all__ = ['EXPLAIN', 'BYTES_COLS', 'DEFAULT_DEDUP', 'WEIGHT_KEYS', 'filter_mask
            'dedup_threshold', 'Recommender', 'recommend', 'Session', 'from_run', 'run_encoders', 'add_products']
 
 # %% ../nbs/05_recommend.ipynb #d2506990
+def _as_text(s:pd.Series) -> np.ndarray:
+    "Values as text for comparisons with typed values: None where missing, '2011' for a float 2011.0."
+    miss = s.isna().to_numpy()
+    if s.dtype.kind == "f": t = np.array([str(int(x)) if float(x).is_integer() else str(x) for x in s.fillna(0).to_numpy()], dtype=object)
+    else: t = s.astype(str).to_numpy(dtype=object)
+    t[miss] = None
+    return t
+
 def filter_mask(df:pd.DataFrame,  # the catalogue's rows
                 filters:dict|None # column -> value or list/set/tuple of values
                ) -> np.ndarray:
-    "Boolean mask of the rows that pass every filter (equality, or membership for a collection of values)."
+    "Boolean mask of the rows that pass every filter (equality, or membership for a collection of values); missing values never match."
     mask = np.ones(len(df), bool)
+    if filters is not None and not isinstance(filters, dict):
+        raise ValueError(f"filters must be a dict column -> value(s), got {type(filters).__name__} {filters!r}")
     for col, val in (filters or {}).items():
         if col not in df.columns:
             raise ValueError(f"filter on column {col!r}, which the catalogue does not have; columns: "
                              f"{', '.join(c for c in df.columns if c not in ('thumbnail', 'image_bytes'))}")
         vals = [val] if isinstance(val, (str, int, float, np.integer, np.floating)) or val is None else list(val)
         if not vals: raise ValueError(f"filter {col}: empty set of values")
-        col_s = df[col].astype(str)
-        m = col_s.isin([str(v) for v in vals]).to_numpy()
+        col_s = _as_text(df[col])
+        m = pd.Series(col_s).isin([str(v) for v in vals]).to_numpy() & (col_s != None)
         if not m.any():
-            known = sorted(col_s.unique())
+            known = sorted({v for v in col_s if v is not None}); n_none = int(sum(v is None for v in col_s))
+            none = f" ({n_none} product{'s have' if n_none > 1 else ' has'} none)" if n_none else ""
             raise ValueError(f"filter {col}={','.join(map(str, vals))} matches no product; values of {col}: "
-                             f"{', '.join(known[:30])}{' ...' if len(known) > 30 else ''}")
+                             f"{', '.join(known[:30])}{' ...' if len(known) > 30 else ''}{none}")
         mask &= m
     return mask
 
@@ -74,6 +85,14 @@ def rerank(relevance:np.ndarray,  # relevance of each candidate, sorted or not (
     return chosen, scores
 
 # %% ../nbs/05_recommend.ipynb #227da00c
+def _dense(M): return np.asarray(M.toarray() if hasattr(M, "toarray") else M, np.float32)
+
+def _quiet(f, *a):
+    "Call f without the warnings about texts that share no word with the titles (handled here)."
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore"); return f(*a)
+
 def fit_title_encoder(titles:list # the catalogue's titles
                      ):
     "The title text encoder (vprec.encoders' `tfidf-title`) fitted on `titles` in memory."
@@ -86,15 +105,19 @@ def _dot(T, q):
     r = T @ np.asarray(q, dtype=np.float32).ravel()
     return np.asarray(r, dtype=np.float32).ravel()
 
+def _is_text(s:pd.Series) -> bool:
+    "A column of text values (object or pandas' string dtype)."
+    return s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
+
 def label_cooccurrence(df:pd.DataFrame, # the catalogue
                        label:str,       # the label column
                        names:list       # label values to compare
                       ) -> np.ndarray:
     "Similarity of label values by co-occurrence: cosine of their distributions over the other label columns."
     others = [c for c in df.columns if c not in (label, "id", "title", "image_path", "image_bytes", "thumbnail",
-              "content_hash", "width", "height") and df[c].dtype == object and 1 < df[c].nunique() <= 200]
+              "content_hash", "width", "height") and _is_text(df[c]) and 1 < df[c].nunique() <= 200]
     if not others: return np.eye(len(names), dtype=np.float32)
-    prof = pd.get_dummies(df[others].astype(str)).groupby(df[label].astype(str)).mean()
+    prof = pd.get_dummies(df[others].astype(str)).groupby(_as_text(df[label])).mean()   # unlabelled rows take no part
     P = unit_rows(prof.reindex([str(n) for n in names]).fillna(0).to_numpy(np.float32))
     S = P @ P.T; np.fill_diagonal(S, 1.0)
     return S
@@ -107,8 +130,9 @@ def category_similarity(names:list,     # label values
     "Soft similarity between category names: title-text cosine of the names, co-occurrence where that is empty."
     names = [str(n) for n in names]; L = len(names)
     S, source = np.eye(L, dtype=np.float32), "identity"
+    if L == 0: return S, source
     if text_encoder is not None:
-        E = text_encoder.encode_texts(names)
+        E = _quiet(text_encoder.encode_texts, names)   # names it cannot read are handled below
         E = E.toarray() if hasattr(E, "toarray") else np.asarray(E)
         E = unit_rows(E); S = E @ E.T; source = f"title text encoder ({getattr(text_encoder, 'name', 'text')}) over category names"
         empty = np.linalg.norm(E, axis=1) == 0
@@ -134,7 +158,7 @@ def _py(v):
 @dataclass
 class Recommendations:
     "Results of one `Recommender.recommend` call: `.query` (dict), `.results` (DataFrame), `.to_dict()`."
-    query: dict  # the query as asked and answered: kind, id/ids/text/image, k, mmr, dedup, weights, filters, index, ms...
+    query: dict  # the query as asked and answered: kind, id/ids/text/image, k, mmr, dedup, weights, unavailable, notes, filters, index, ms...
     results: pd.DataFrame  # one row per result: id, rank, score, explanation columns, then the catalogue's metadata
     def __len__(self): return len(self.results)
     @property
@@ -151,10 +175,11 @@ class Recommendations:
         cols = [c for c in EXPLAIN if c in self.results] + [c for c in ("title", lab) if c and c in self.results and c not in EXPLAIN]
         return self.results[cols]
     def __str__(self):
-        q = {k: v for k, v in self.query.items() if k in ("kind", "id", "ids", "image", "text", "k", "mmr", "dedup", "filters", "weights", "index")}
-        if not len(self): return f"query {q}: no results"
+        q = {k: v for k, v in self.query.items() if k in ("kind", "id", "ids", "image", "text", "k", "mmr", "dedup", "filters", "weights", "unavailable", "index")}
+        notes = "".join(f"\nnote: {n}" for n in self.query.get("notes") or [])
+        if not len(self): return f"query {q}: no results{notes}"
         with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 40):
-            return f"query {q}\n" + self.table().to_string(index=False, float_format=lambda x: f"{x:.3f}")
+            return f"query {q}{notes}\n" + self.table().to_string(index=False, float_format=lambda x: f"{x:.3f}")
     __repr__ = __str__
     def show(self, ncols:int=6, # thumbnails per row
              query_thumbnail=None, # a PIL image or thumbnail bytes of the query, drawn first
@@ -165,13 +190,13 @@ class Recommendations:
 
 # %% ../nbs/05_recommend.ipynb #3f0c7df7
 def _thumb(row):
-    "A PIL thumbnail of a result row: its JPEG thumbnail bytes, else its image file, else None."
-    from PIL import Image
-    b = row.get("thumbnail")
-    if isinstance(b, (bytes, bytearray)) and b: return Image.open(io.BytesIO(b)).convert("RGB")
-    p = row.get("image_path")
-    if isinstance(p, str) and Path(p).exists():
-        im = Image.open(p).convert("RGB"); im.thumbnail((128, 128)); return im
+    "A PIL thumbnail of a result row: its JPEG thumbnail bytes, else its image (file or bytes), else None."
+    from vprec.catalogue import read_image
+    for src in (row.get("thumbnail"), row.get("image_path"), row.get("image_bytes")):
+        if isinstance(src, (bytes, bytearray)) and src or isinstance(src, str) and Path(src).is_file():
+            try: im = read_image(src)
+            except ValueError: continue
+            im.thumbnail((128, 128)); return im
     return None
 
 def results_grid(recs:Recommendations, # results to draw
@@ -181,15 +206,17 @@ def results_grid(recs:Recommendations, # results to draw
                 ):
     "Matplotlib figure: the query and its results as thumbnails captioned with rank, id, label and score."
     import matplotlib.pyplot as plt
-    from PIL import Image
+    from vprec.catalogue import read_image
     rows = [r for _, r in recs.results.iterrows()]
     lab = recs.query.get("label")
     panels = []
     if query_thumbnail is not None:
-        if isinstance(query_thumbnail, (bytes, bytearray)): query_thumbnail = Image.open(io.BytesIO(query_thumbnail))
+        if isinstance(query_thumbnail, (bytes, bytearray)): query_thumbnail = read_image(query_thumbnail)
         panels.append((query_thumbnail, "query", "red"))
     for r in rows:
-        cap = f"#{int(r['rank'])} {r['id']}\n{str(r.get(lab, ''))[:18]}\nscore {r['score']:.3f}"
+        lv = r.get(lab) if lab else ""
+        lv = "(no label)" if lv is None or isinstance(lv, float) and np.isnan(lv) else str(lv)
+        cap = f"#{int(r['rank'])} {r['id']}\n{lv[:18]}\nscore {r['score']:.3f}"
         panels.append((_thumb(r), cap, "black"))
     n = max(len(panels), 1); nr = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nr, ncols, figsize=(1.9 * ncols, 2.4 * nr), squeeze=False)
@@ -225,8 +252,30 @@ def dedup_threshold(embeddings, # an `Embeddings` (anything with `.meta`/`.finge
 
 def _cat_df(catalogue) -> pd.DataFrame:
     df = catalogue.df if hasattr(catalogue, "df") else catalogue
-    if not isinstance(df, pd.DataFrame) or "id" not in df: raise ValueError("catalogue must be a Catalogue or a DataFrame with an 'id' column")
+    if not isinstance(df, pd.DataFrame): raise ValueError(f"catalogue must be a Catalogue or a DataFrame, got {type(catalogue).__name__}")
+    if "id" not in df: raise ValueError(f"the catalogue has no 'id' column (columns: {', '.join(map(str, df.columns))}); "
+                                        "re-run `vprec catalogue SOURCE --out DIR` to write one")
     return df
+
+def _is_number(v) -> bool: return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+
+def _options(k, mmr, dedup, default_dedup, pool):
+    "The checked k, MMR λ, near-duplicate threshold and candidate pool of one request: (k, λ or None, threshold or None, pool)."
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = int(k)
+    if mmr is not None and (not _is_number(mmr) or not 0 <= float(mmr) <= 1):
+        raise ValueError(f"mmr is the MMR λ and must lie in [0, 1] (1 = pure relevance), got {mmr!r}")
+    if dedup is None or dedup is True: thr = default_dedup
+    elif dedup is False or (_is_number(dedup) and dedup == 0): thr = None
+    elif not _is_number(dedup) or not 0 < float(dedup) <= 1:
+        raise ValueError(f"dedup must be a cosine threshold in (0, 1] (0 or False: off), got {dedup!r}")
+    else: thr = float(dedup)
+    if pool is None: pool = max(10 * k, 100) if mmr is not None else max(5 * k, 50)
+    elif isinstance(pool, bool) or not isinstance(pool, (int, np.integer)) or pool < k:
+        raise ValueError(f"pool must be an integer >= k={k} (the candidates re-ranked; default "
+                         f"{max(10 * k, 100) if mmr is not None else max(5 * k, 50)}), got {pool!r}")
+    return k, None if mmr is None else float(mmr), thr, int(pool)
 
 # %% ../nbs/05_recommend.ipynb #888d8d2f
 class Recommender:
@@ -258,12 +307,15 @@ class Recommender:
         self.index = index
         self._index_rows = None if index.ids == self.ids else np.array([self.pos[i] for i in index.ids])
         self._encoder = encoder
-        self._text_emb, self._text_encoder, self._T = text_embeddings, text_encoder, None
-        meta = getattr(catalogue, "meta", None) or {}
-        self.label = label or meta.get("label") or ("articleType" if "articleType" in df else None)
-        self.dedup = float(dedup) if dedup is not None else dedup_threshold(embeddings)
+        self._text_emb, self._text_encoder, self._T, self._text_problem = text_embeddings, text_encoder, None, None
         self.meta_cols = [c for c in self.df.columns if c != "id"]
-        self._catsim = {}
+        if label is not None and label not in self.df:
+            raise ValueError(f"label column {label!r} is not in the catalogue; columns: {', '.join(map(str, self.meta_cols))}")
+        meta = getattr(catalogue, "meta", None) or {}
+        default = meta.get("label") or ("articleType" if "articleType" in df else None)
+        self.label = label or (default if default in self.df else None)   # no label column: no category signal
+        self.dedup = _options(1, None, dedup, dedup_threshold(embeddings), None)[2]
+        self._catsim, self._labs = {}, {}
 
     def __repr__(self):
         return (f"Recommender({len(self.ids)} products, encoder={getattr(self.embeddings, 'encoder', None)}, "
@@ -281,6 +333,24 @@ class Recommender:
         if self._text_encoder is None: self._text_encoder = fit_title_encoder(self._titles())
         elif callable(self._text_encoder) and not hasattr(self._text_encoder, "encode_texts"): self._text_encoder = self._text_encoder()
         return self._text_encoder
+
+    @property
+    def text_problem(self) -> str|None:
+        "Why this catalogue has no title-text signal (no titles, say), or None when it has one."
+        if self._text_problem is None:
+            if self._text_emb is not None: self._text_problem = ""   # the run's title embeddings
+            elif self._text_encoder is None and sum(bool(t.strip()) for t in self._titles()) < 2:
+                self._text_problem = "the catalogue has no titles, so there is no title-text signal"
+            else:
+                try: self.text_encoder; self._text_problem = ""   # fits the title encoder when none was given
+                except ValueError as e: self._text_problem = f"the title-text signal is unavailable ({e})"
+        return self._text_problem or None
+
+    def _labels(self, label:str) -> tuple:
+        "(label of each row as text, None where missing; missing mask) of a label column, cached."
+        if label not in self._labs:
+            v = _as_text(self.df[label]); self._labs[label] = (v, np.array([x is None for x in v], bool))
+        return self._labs[label]
 
     def _titles(self, rows=None) -> list:
         t = self.df["title"] if "title" in self.df else pd.Series([""] * len(self.ids))
@@ -302,16 +372,6 @@ class Recommender:
             else: self._T = _quiet(self.text_encoder.encode_texts, self._titles())
         return self._T
 
-# %% ../nbs/05_recommend.ipynb #74e7e959
-def _dense(M): return np.asarray(M.toarray() if hasattr(M, "toarray") else M, np.float32)
-
-def _quiet(f, *a):
-    "Call f without the warnings about texts that share no word with the titles (handled here)."
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore"); return f(*a)
-
-
 # %% ../nbs/05_recommend.ipynb #a96a84ae
 def _check_id(self:Recommender, pid) -> int:
     pid = str(pid)
@@ -321,8 +381,10 @@ def _check_id(self:Recommender, pid) -> int:
     return self.pos[pid]
 
 def _weighted_label(labels, w):
+    "The label with the largest total weight (products without a label take no part), or None."
     c = Counter()
-    for l, x in zip(labels, w): c[l] += x
+    for l, x in zip(labels, w):
+        if l is not None: c[l] += x
     return max(c.items(), key=lambda t: t[1])[0] if c else None
 
 def _query(self:Recommender, id=None, ids=None, image=None, text=None, vector=None, label=None) -> dict:
@@ -330,26 +392,32 @@ def _query(self:Recommender, id=None, ids=None, image=None, text=None, vector=No
     given = {n: v for n, v in dict(id=id, ids=ids, image=image, text=text, vector=vector).items() if v is not None}
     if len(given) != 1:
         raise ValueError(f"give exactly one query of id, ids, image, text or vector (got {', '.join(given) or 'none'})")
-    kind = next(iter(given)); q = dict(kind=kind, img=None, txt=None, qlabel=None, exclude=[], dup_rows=[], info={})
-    lab = self.df[label].astype(str).to_numpy() if label else None
+    kind = next(iter(given)); q = dict(kind=kind, img=None, txt=None, qlabel=None, exclude=[], dup_rows=[], info={}, notes=[])
+    lab = self._labels(label)[0] if label else None
     if kind == "id":
-        r = self._check_id(id); q.update(img=self.X[r], txt=self.T[r], exclude=[str(id)], dup_rows=[r])
+        r = self._check_id(id); q.update(img=self.X[r], txt=None if self.text_problem else self.T[r], exclude=[str(id)], dup_rows=[r])
         q["qlabel"] = lab[r] if lab is not None else None; q["info"] = {"id": str(id)}
+        if lab is not None and q["qlabel"] is None: q["notes"].append(f"product {id} has no {label}: no category signal for this query")
     elif kind == "ids":
         if isinstance(ids, dict): pairs = [(str(k), v) for k, v in ids.items()]
         elif isinstance(ids, (str, bytes)): raise ValueError("ids must be a list of product ids or a dict id -> weight, not one string")
         else: pairs = [(str(k), 1.0) for k in ids]
         if not pairs: raise ValueError("ids is empty: give at least one liked product id")
         rows = [self._check_id(p) for p, _ in pairs]
-        try: w = np.array([float(x) for _, x in pairs], np.float32)
-        except (TypeError, ValueError): raise ValueError(f"ids weights must be numbers, got {[x for _, x in pairs]}") from None
-        if (w < 0).any() or w.sum() <= 0: raise ValueError(f"ids weights must be >= 0 and not all 0, got {w.tolist()}")
+        bad = [(p, x) for p, x in pairs if not _is_number(x) or not np.isfinite(x) or x < 0]
+        if bad: raise ValueError(f"ids weights must be >= 0 and finite: product {bad[0][0]} has weight {bad[0][1]!r}")
+        w = np.array([float(x) for _, x in pairs], np.float32)
+        if not np.isfinite(w.sum()): raise ValueError(f"ids weights are too large for float32 (sum {float(np.sum([float(x) for _, x in pairs]))}); scale them down")
+        if w.sum() <= 0: raise ValueError(f"ids weights must be >= 0 and not all 0, got {w.tolist()}")
         w = w / w.sum()
         q["img"] = unit_rows((w[:, None] * self.X[rows]).sum(0))[0]
-        T = self.T; Tr = T[rows]
-        q["txt"] = unit_rows(np.asarray(Tr.multiply(w[:, None]).sum(0) if hasattr(Tr, "multiply") else (w[:, None] * Tr).sum(0)).ravel())[0]
+        if not self.text_problem:
+            T = self.T; Tr = T[rows]
+            q["txt"] = unit_rows(np.asarray(Tr.multiply(w[:, None]).sum(0) if hasattr(Tr, "multiply") else (w[:, None] * Tr).sum(0)).ravel())[0]
         q.update(exclude=[p for p, _ in pairs], dup_rows=rows)
         q["qlabel"] = _weighted_label(lab[rows], w) if lab is not None else None
+        if lab is not None and q["qlabel"] is None:
+            q["notes"].append(f"none of the liked products has a {label}: no category signal for this query")
         q["info"] = {"ids": {p: float(x) for p, x in zip([p for p, _ in pairs], w)}}
     elif kind == "image":
         enc = self.encoder
@@ -361,28 +429,43 @@ def _query(self:Recommender, id=None, ids=None, image=None, text=None, vector=No
         if isinstance(image, (str, Path)) and not Path(image).exists():
             raise ValueError(f"image {name} does not exist; give the path of an image file")
         try: v = np.asarray(enc.encode_images([image]), np.float32)
-        except Exception as e: raise ValueError(f"image {name} is not a readable image ({e}); give a JPEG/PNG/WebP file") from None
+        except Exception as e: raise ValueError(f"image {name} is not a readable image ({getattr(e, 'problem', e)}); give a JPEG/PNG/WebP file") from None
         q["img"] = unit_rows(v)[0]; q["info"] = {"image": name}
     elif kind == "text":
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str): raise ValueError(f"text must be a string of words, got {type(text).__name__} {text!r}")
+        if not text.strip():
             raise ValueError("the text query is empty; give a few words, e.g. --text 'red running shoes'")
         text = text.strip(); q["info"] = {"text": text}
         enc = self.encoder if (self._encoder is not None) else None
         if enc is not None and getattr(enc, "supports_text", False) and getattr(enc, "modality", "image") == "image":
             q["img"] = unit_rows(np.asarray(enc.encode_texts([text]), np.float32))[0]
-        t = self.text_encoder.encode_texts([text])
-        t = t.toarray() if hasattr(t, "toarray") else np.asarray(t, np.float32)
-        if np.linalg.norm(t) == 0:
+        if self.text_problem:
             if q["img"] is None:
-                raise ValueError(f"none of the words of {text!r} occur in the catalogue's titles and this encoder has no "
-                                 "text tower; try other words (the titles' vocabulary) or CLIP weights")
-            q["txt"] = None
-        else: q["txt"] = unit_rows(t)[0]
+                raise ValueError(f"text queries need titles or an encoder with a text tower: {self.text_problem}, and "
+                                 f"encoder {getattr(self.embeddings, 'encoder', '?')} has no text tower; query by id or image, "
+                                 "or embed with CLIP (`vprec embed DIR --encoder clip`)")
+        else:
+            t = self.text_encoder.encode_texts([text])
+            t = t.toarray() if hasattr(t, "toarray") else np.asarray(t, np.float32)
+            if np.linalg.norm(t) == 0:
+                if q["img"] is None:
+                    raise ValueError(f"none of the words of {text!r} occur in the catalogue's titles and this encoder has no "
+                                     "text tower; try other words (the titles' vocabulary) or CLIP weights")
+                q["txt"] = None
+            else: q["txt"] = unit_rows(t)[0]
     else:
-        v = np.asarray(vector, np.float32).ravel()
+        try: v = np.asarray(vector, np.float64)
+        except (TypeError, ValueError): raise ValueError(f"vector must be one vector of {self.X.shape[1]} numbers") from None
+        if v.dtype.kind not in "fiu": raise ValueError(f"vector must be one vector of {self.X.shape[1]} numbers, got {v.dtype} values")
+        if v.ndim != 1 and not (v.ndim == 2 and v.shape[0] == 1):
+            raise ValueError(f"vector must be one vector of {self.X.shape[1]} numbers, got an array of shape {v.shape}")
+        v = v.ravel()
         if v.shape[0] != self.X.shape[1]: raise ValueError(f"vector has {v.shape[0]} dimensions, the embeddings have {self.X.shape[1]}")
-        if not np.isfinite(v).all() or np.linalg.norm(v) == 0: raise ValueError("vector must be finite and not all zeros")
-        q["img"] = unit_rows(v)[0]; q["info"] = {"vector_dim": int(v.shape[0])}
+        if not np.isfinite(v).all() or not np.abs(v).max() > 0: raise ValueError("vector must be finite and not all zeros")
+        v32 = v.astype(np.float32); n32 = np.linalg.norm(v32)
+        if not (np.isfinite(n32) and n32 > 0) or not np.isfinite(v32).all(): v32 = (v / np.abs(v).max()).astype(np.float32)  # huge or tiny: rescale first
+        q["img"] = unit_rows(v32)[0]; q["info"] = {"vector_dim": int(v.shape[0])}
+    if kind in ("id", "ids", "text") and self.text_problem: q["notes"].append(self.text_problem)
     return q
 
 Recommender._check_id, Recommender._query = _check_id, _query
@@ -394,29 +477,37 @@ def _weights(weights, q):
         w = {"image": 1.0, "text": 0.0, "category": 0.0, "match": 0.0}
         if q["img"] is None: w.update(image=0.0, text=1.0)   # text query without a text tower: title text only
     else:
+        if not isinstance(weights, dict):
+            raise ValueError(f"weights must be a dict signal -> number, e.g. {{'image': 0.7, 'text': 0.3}}, got {weights!r}")
         bad = [k for k in weights if k not in WEIGHT_KEYS]
-        if bad: raise ValueError(f"unknown weight(s) {', '.join(bad)}; use image, text, category (and match)")
+        if bad: raise ValueError(f"unknown weight(s) {', '.join(map(str, bad))}; use image, text, category (and match)")
+        for k, v in weights.items():
+            if not _is_number(v) or not np.isfinite(v) or v < 0:
+                raise ValueError(f"weights: {k}={v!r} is not a finite number >= 0 (example: weights image=0.7,text=0.3)")
         w = {k: float(weights.get(k, 0.0)) for k in WEIGHT_KEYS}
-        if any(v < 0 for v in w.values()): raise ValueError(f"weights must be >= 0, got {weights}")
     have = {"image": q["img"] is not None, "text": q["txt"] is not None,
             "category": q["qlabel"] is not None, "match": q["qlabel"] is not None}
     unavailable = [k for k in WEIGHT_KEYS if w[k] > 0 and not have[k]]
     eff = {k: (w[k] if have[k] else 0.0) for k in WEIGHT_KEYS}
     if sum(eff.values()) <= 0:
+        why = "".join(f"; {n}" for n in q.get("notes") or [])
         raise ValueError(f"no usable signal: weights {w} for a {q['kind']} query (it has "
-                         f"{', '.join(k for k in have if have[k]) or 'nothing'}); give a weight to one of those")
+                         f"{', '.join(k for k in have if have[k]) or 'nothing'}){why}; give a weight to one of those")
     return eff, unavailable
 
-def _catsim_for(self, label, qlabel, labels_of_rows):
-    "category_soft of rows against the query label, through the cached label-name similarity matrix."
+def _catsim_for(self, label, qlabel, rows):
+    "category_soft of catalogue rows against the query label (NaN for rows without a label), through the cached label-name similarity matrix."
     if label not in self._catsim:
-        names = sorted(self.df[label].astype(str).unique())
-        S, src = category_similarity(names, self.text_encoder, self.df, label)
-        self._catsim[label] = ({n: i for i, n in enumerate(names)}, S, src)
-    idx, S, src = self._catsim[label]
-    qi = idx.get(str(qlabel))
-    if qi is None: return np.zeros(len(labels_of_rows), np.float32), src
-    return S[qi, [idx[l] for l in labels_of_rows]], src
+        vals, miss = self._labels(label)
+        names = sorted({v for v in vals[~miss]})
+        S, src = category_similarity(names, None if self.text_problem else self.text_encoder, self.df, label)
+        idx = {n: i for i, n in enumerate(names)}
+        self._catsim[label] = (idx, S, src, np.array([idx.get(v, -1) for v in vals], np.int64))
+    idx, S, src, codes = self._catsim[label]
+    out = np.full(len(rows), np.nan, np.float32); c = codes[rows]; ok = c >= 0
+    qi = idx.get(qlabel)
+    if qi is not None: out[ok] = S[qi, c[ok]]
+    return out, src
 
 Recommender._catsim_for = _catsim_for
 
@@ -448,31 +539,27 @@ def recommend(self:Recommender,
               weights:dict|None=None,    # hybrid weights {image, text, category[, match]} (default image only)
               label:str|None=None,       # column behind the category signals (default: the catalogue's label)
               filters:dict|None=None,    # column -> value or list of values
-              exclude=None,              # ids never to return
-              pool:int|None=None         # candidate pool size (default 10·k, ≥100, with MMR; 5·k, ≥50 without)
+              exclude=None,              # ids never to return (one id, or a list/set of ids)
+              pool:int|None=None         # candidate pool size, an integer >= k (default 10·k, ≥100, with MMR; 5·k, ≥50 without)
              ) -> Recommendations:
     "Recommend `k` products for one query, de-duplicated, optionally diversified and hybrid-scored, explained."
     t0 = time.perf_counter()
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    if mmr is not None and (isinstance(mmr, bool) or not 0 <= float(mmr) <= 1):
-        raise ValueError(f"mmr is the MMR λ and must lie in [0, 1] (1 = pure relevance), got {mmr!r}")
-    thr = self.dedup if dedup is None or dedup is True else (None if dedup is False or dedup == 0 else float(dedup))
-    if thr is not None and not 0 < thr <= 1: raise ValueError(f"dedup must be a cosine threshold in (0, 1], got {dedup!r}")
+    k, mmr, thr, pool = _options(k, mmr, dedup, self.dedup, pool)
     label = label or self.label
     if label is not None and label not in self.df:
         raise ValueError(f"label column {label!r} is not in the catalogue; columns: {', '.join(self.meta_cols)}")
     q = self._query(id=id, ids=ids, image=image, text=text, vector=vector, label=label)
     w, unavailable = _weights(weights, q)
     mask = filter_mask(self.df, filters)
-    excl = [str(e) for e in (exclude or [])] + q["exclude"]
+    if exclude is None: exclude = []
+    elif isinstance(exclude, (str, bytes, int, np.integer)): exclude = [exclude]   # one id, not its characters
+    excl = [str(e) for e in exclude] + q["exclude"]
     ex_rows = [self.pos[e] for e in excl if e in self.pos]
     mask[ex_rows] = False
-    pool = pool or (max(10 * k, 100) if mmr is not None else max(5 * k, 50))
     hybrid = any(w[c] > 0 for c in ("text", "category", "match")) or q["img"] is None
     exact = (bool(filters) or hybrid) and int(mask.sum()) <= self.exact_limit
     rows = self._candidates(q, mask, k, pool, exact)
-    labs_all = self.df[label].astype(str).to_numpy() if q["qlabel"] is not None else None
+    labs_all, labs_miss = self._labels(label) if q["qlabel"] is not None else (None, None)
     cat_src = []
     def signal(c, rows):  # one signal for some rows (NaN when the query has none)
         nan = np.full(len(rows), np.nan, np.float32)
@@ -481,8 +568,8 @@ def recommend(self:Recommender,
             return (self.X if len(rows) == len(self.ids) else self.X[rows]) @ q["img"]
         if c == "text": return _dot(self.T[rows], q["txt"]) if q["txt"] is not None and len(rows) else nan
         if labs_all is None or not len(rows): return nan
-        if c == "match": return (labs_all[rows] == str(q["qlabel"])).astype(np.float32)
-        soft, src = self._catsim_for(label, q["qlabel"], labs_all[rows]); cat_src.append(src)
+        if c == "match": return np.where(labs_miss[rows], np.nan, labs_all[rows] == q["qlabel"]).astype(np.float32)
+        soft, src = self._catsim_for(label, q["qlabel"], rows); cat_src.append(src)
         return soft
     rel = np.zeros(len(rows), np.float32)
     for c in WEIGHT_KEYS:
@@ -511,7 +598,7 @@ def recommend(self:Recommender,
     meta = self.df.iloc[final][self.meta_cols].reset_index(drop=True)
     res = pd.concat([res, meta], axis=1)
     query = dict(kind=q["kind"], **q["info"], k=int(k), mmr=None if mmr is None else float(mmr), dedup=thr,
-                 weights={c: v for c, v in w.items() if v > 0}, unavailable=unavailable or None, label=label,
+                 weights={c: v for c, v in w.items() if v > 0}, unavailable=unavailable or None, notes=q["notes"] or None, label=label,
                  query_label=None if q["qlabel"] is None else str(q["qlabel"]), filters=filters, exclude=len(excl),
                  encoder=getattr(self.embeddings, "encoder", None), index=self.index.kind if not exact else "exact (scored all eligible)",
                  category_soft_source=cat_src[0] if cat_src else None, n_candidates=int(len(rows)), n_eligible=int(mask.sum()),
@@ -531,7 +618,9 @@ class Session:
                  mmr:float|None=None,  # MMR λ for the similar part (None: plain ranking)
                  dedup:float|bool|None=None): # near-duplicate threshold of the similar part (None: the recommender's)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0: raise ValueError(f"n must be a positive integer, got {n!r}")
-        if not 0 <= n_exploit <= n: raise ValueError(f"n_exploit must lie in 0..n={n}, got {n_exploit!r}")
+        if isinstance(n_exploit, bool) or not isinstance(n_exploit, (int, np.integer)) or not 0 <= n_exploit <= n:
+            raise ValueError(f"n_exploit must be an integer in 0..n={n}, got {n_exploit!r}")
+        _options(max(int(n_exploit), 1), mmr, dedup, recommender.dedup, None)   # refuse a bad mmr or dedup now, not at the first like
         self.rec, self.n, self.n_exploit, self.seed = recommender, int(n), int(n_exploit), seed
         self.filters, self.mmr, self.dedup = filters, mmr, dedup
         self.pool = np.array(recommender.ids, dtype=object)[filter_mask(recommender.df, filters)]
@@ -586,6 +675,18 @@ class Session:
         return self._next()
 
 # %% ../nbs/05_recommend.ipynb #d2bac230
+def _run_catalogue(run_dir, need=("id",)):
+    "The catalogue of a run folder, refused with the file and the fix when it lacks a column that is needed (a tuple: any of them)."
+    from vprec.catalogue import Catalogue
+    cat = Catalogue.load(run_dir)
+    has = lambda c: c in cat.df if isinstance(c, str) else any(x in cat.df for x in c)
+    missing = [c if isinstance(c, str) else " or ".join(c) for c in need if not has(c)]
+    if missing:
+        p = Path(run_dir); p = p / "catalogue.parquet" if p.suffix != ".parquet" else p
+        raise ValueError(f"{p} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} (its columns: "
+                         f"{', '.join(map(str, cat.df.columns))}); re-run `vprec catalogue SOURCE --out {p.parent}` to write it again")
+    return cat
+
 @classmethod
 def from_run(cls, run_dir,             # a run folder with catalogue.parquet and embeddings
              encoder:str|None=None,    # embeddings slug (default: embeddings/latest)
@@ -594,10 +695,9 @@ def from_run(cls, run_dir,             # a run folder with catalogue.parquet and
              dedup:float|None=None     # default near-duplicate threshold (default: the encoder's calibrated one)
             ) -> Recommender:
     "A recommender over the catalogue, embeddings and index of a run folder."
-    from vprec.catalogue import Catalogue
     from vprec.encoders import load_embeddings, load_encoder
     run_dir = Path(run_dir)
-    cat = Catalogue.load(run_dir)
+    cat = _run_catalogue(run_dir)
     emb = load_embeddings(run_dir, encoder)
     try: index = load_index(run_dir, emb.encoder, kind, embeddings=emb)
     except FileNotFoundError:
@@ -635,7 +735,7 @@ def add_products(run_dir,               # a built run folder (catalogue, embeddi
     from vprec.catalogue import Catalogue, load_catalogue
     from vprec.encoders import load_embeddings, load_encoder, embed_images, normalize_title
     run_dir = Path(run_dir)
-    cat = Catalogue.load(run_dir)
+    cat = _run_catalogue(run_dir, ("id", "content_hash"))
     slugs = [encoder] if encoder else run_encoders(run_dir)
     if not slugs: raise FileNotFoundError(f"no embeddings in {run_dir}: run `vprec embed {run_dir}` before adding products")
     embs = {s: load_embeddings(run_dir, s) for s in slugs}
@@ -651,7 +751,7 @@ def add_products(run_dir,               # a built run folder (catalogue, embeddi
         enc = load_encoder(run_dir, slug)
         if not len(fresh): vecs[slug] = np.zeros((0, emb.X.shape[1]), np.float32); continue
         if getattr(enc, "modality", "image") == "text":
-            V = np.asarray(_quiet(enc.encode_texts, [normalize_title(t) for t in fresh.df["title"]]), np.float32); okm = np.ones(len(fresh), bool)
+            V = np.asarray(_quiet(enc.encode_texts, [normalize_title(t) for t in (fresh.df["title"] if "title" in fresh.df else [""] * len(fresh))]), np.float32); okm = np.ones(len(fresh), bool)
         else:
             Vok, okm, probs = embed_images(enc, fresh.images(), progress=progress, names=[f"product {i}" for i in fresh.ids])
             V = np.zeros((len(fresh), Vok.shape[1]), np.float32); V[okm] = Vok
