@@ -25,8 +25,8 @@ __all__ = ['LUMA', 'BRAND_COLUMNS', 'FASHION_COLOURS', 'image_stats', 'image_sta
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma weights
 
 def _rgb(src) -> Image.Image:
-    "An RGB PIL image from a PIL image, a path or bytes (through `vprec.catalogue.read_image`)."
-    return src.convert("RGB") if isinstance(src, Image.Image) else read_image(src)
+    "An RGB PIL image from a PIL image, a path or bytes: `vprec.catalogue.read_image`, the project's one decoder, for all of them."
+    return read_image(src)
 
 def image_stats(img, # PIL image, path or bytes
                 white:int=240, # a pixel is near-white when all its channels are >= this

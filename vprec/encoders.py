@@ -10,7 +10,7 @@ import contextlib, hashlib, importlib, io, json, logging, math, os, re, sys, tim
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from .catalogue import atomic_write, atomic_json
+from .catalogue import atomic_write, atomic_json, read_image
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")  # the libraries' offline switches
 if os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() not in ("0", "false", "no", "off"):
@@ -22,12 +22,12 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['OFFLINE_VARS', 'ENCODERS_VERSION', 'CLIP_DEFAULT', 'CLIP_TEMPLATE', 'CLIP_TEMPLATES', 'CLIP_HUB', 'CAT_COLUMNS',
+__all__ = ['OFFLINE_VARS', 'ENCODERS_VERSION', 'CLIP_DEFAULT', 'CLIP_TEMPLATE', 'CLIP_TEMPLATES', 'CLIP_HUB', 'ENCODER_CLASSES',
            'ensure_offline', 'resolve_device', 'l2n', 'fingerprint_key', 'read_rgb', 'Encoder', 'stack_batch',
            'default_workers', 'embed_images', 'PixelEncoder', 'clip_model_name', 'clip_slug', 'file_id',
            'WeightsUnavailable', 'ClipPreprocess', 'ClipEncoder', 'TimmEncoder', 'normalize_title', 'TfidfTitleEncoder',
            'parse_encoder_name', 'clip_candidates', 'auto_encoder', 'get_encoder', 'Embeddings', 'EmbeddingCache',
-           'calibrate_dedup', 'embed_catalogue', 'load_embeddings', 'load_state', 'load_encoder']
+           'calibrate_dedup', 'encoder_class', 'embed_catalogue', 'load_embeddings', 'load_state', 'load_encoder']
 
 # %% ../nbs/02_encoders.ipynb #enc006
 ENCODERS_VERSION = "1"  # bump when an encoder's numbers change for the same weights and images (invalidates caches)
@@ -77,19 +77,10 @@ def _label(src) -> str:
     if isinstance(src, Image.Image): return f"<PIL image {src.size[0]}x{src.size[1]}>"
     return str(src)
 
-def read_rgb(src, # a path, bytes or a PIL image
+def read_rgb(src, # a path, bytes, a PIL image or a Hugging Face {'bytes', 'path'} dict
             ) -> Image.Image:
-    "An RGB PIL image from `src` (through `vprec.catalogue.read_image` when available); ValueError when unreadable."
-    if isinstance(src, Image.Image): return src.convert("RGB")
-    try: from vprec.catalogue import read_image
-    except ImportError: read_image = None
-    if read_image is not None: return read_image(src)
-    try:
-        im = Image.open(io.BytesIO(bytes(src)) if isinstance(src, (bytes, bytearray, memoryview)) else src)
-        im.load()
-        return im.convert("RGB")
-    except Exception as e:
-        raise ValueError(f"{_label(src)} is not a readable image ({type(e).__name__}: {e})") from None
+    "An RGB PIL image from `src` through `vprec.catalogue.read_image`, the project's one decoder; ValueError naming the item when unusable."
+    return read_image(src)
 
 # %% ../nbs/02_encoders.ipynb #enc013
 class Encoder:
@@ -574,7 +565,8 @@ class TfidfTitleEncoder(Encoder):
            ):
         "Fit vocabularies, IDF weights and the SVD projection on the catalogue's titles."
         docs = [normalize_title(t) for t in texts]
-        if sum(bool(d) for d in docs) < 2: raise ValueError("tfidf-title needs at least 2 non-empty titles to fit; the catalogue has none/one")
+        if (m := sum(bool(d) for d in docs)) < 2:
+            raise ValueError(f"tfidf-title needs at least 2 non-empty titles to fit, and {m} of the {len(docs)} titles are non-empty")
         w, c = self._vectorizers()
         Cw, Cc = w.fit_transform(docs), c.fit_transform(docs)
         self.vocab_w = [t for t, _ in sorted(w.vocabulary_.items(), key=lambda kv: kv[1])]
@@ -829,19 +821,37 @@ def calibrate_dedup(encoder, # the encoder that made X
             "perturbation": "resize 90% + JPEG q75" if encoder.modality == "image" else "lower case, no punctuation, first two words swapped"}
 
 # %% ../nbs/02_encoders.ipynb #enc047
-CAT_COLUMNS = ["id", "title", "image_path", "image_bytes", "content_hash"]
-
-def _catalogue_df(run_dir:Path) -> pd.DataFrame:
-    "The columns of run_dir/catalogue.parquet that embedding needs."
+def _catalogue_df(run_dir:Path, # the run folder
+                  modality:str="image", # what will be embedded: "image" (titles are never read) or "text"
+                 ) -> pd.DataFrame:
+    "The columns of run_dir/catalogue.parquet that embedding `modality` needs; ValueError naming the file and the fix when it cannot serve."
     p = Path(run_dir) / "catalogue.parquet"
+    fix = f"re-run `vprec catalogue SOURCE --out {run_dir}`"
     if not p.exists():
         raise FileNotFoundError(f"{p} not found: run `vprec catalogue SOURCE --out {run_dir}` first")
     import pyarrow.parquet as pq
-    have = set(pq.read_schema(p).names)
-    df = pd.read_parquet(p, columns=[c for c in CAT_COLUMNS if c in have])
-    for c in CAT_COLUMNS:
+    try: have = set(pq.read_schema(p).names)
+    except Exception as e: raise ValueError(f"{p} is not a readable parquet file ({type(e).__name__}: {e}); {fix}") from None
+    need = ["id"] + (["title"] if modality == "text" else ["image_path", "image_bytes"])
+    lacks = [c for c in need if c not in have]
+    if lacks:
+        raise ValueError(f"{p} lacks the column(s) {', '.join(lacks)} that embedding {modality}s needs (it has: "
+                         f"{', '.join(sorted(have)) or 'none'}); {fix}")
+    cols = need + ([] if modality == "text" else ["content_hash"])
+    try: df = pd.read_parquet(p, columns=[c for c in cols if c in have])
+    except Exception as e: raise ValueError(f"{p} is not a readable parquet file ({type(e).__name__}: {e}); {fix}") from None
+    if len(df) == 0:
+        raise ValueError(f"{p} holds no products, so there is nothing to embed; {fix} (its validation report says "
+                         "why products were left out)")
+    for c in cols:
         if c not in df: df[c] = None
+    missing = df["id"].isna()
+    if missing.any():
+        raise ValueError(f"{p}: {int(missing.sum())} product(s) have no id (rows {', '.join(map(str, np.flatnonzero(missing)[:5]))}); {fix}")
     df["id"] = df["id"].astype(str)
+    dup = df["id"][df["id"].duplicated()].unique()
+    if len(dup):
+        raise ValueError(f"{p}: product id(s) {', '.join(dup[:5])} appear more than once; {fix}")
     return df
 
 def _item(row):
@@ -858,10 +868,36 @@ def _content_key(row, item) -> str:
     try: return _sha1(Path(item).read_bytes())
     except Exception: return f"path:{item}"
 
+def _weightfree_class():
+    from vprec.weightfree import WeightFreeEncoder
+    return WeightFreeEncoder
+
+ENCODER_CLASSES = {   # the classes an embeddings json may name in its `class` field; nothing else is ever imported
+    "vprec.encoders.PixelEncoder": lambda: PixelEncoder,
+    "vprec.encoders.ClipEncoder": lambda: ClipEncoder,
+    "vprec.encoders.TimmEncoder": lambda: TimmEncoder,
+    "vprec.encoders.TfidfTitleEncoder": lambda: TfidfTitleEncoder,
+    "vprec.weightfree.WeightFreeEncoder": _weightfree_class,
+}
+
+def encoder_class(path:str, # the `class` field of an embeddings json, e.g. "vprec.weightfree.WeightFreeEncoder"
+                  where:str="", # the file that names it (for the message)
+                 ) -> type:
+    "The vprec encoder class named `path`, looked up in `ENCODER_CLASSES` (never imported by name); ValueError otherwise."
+    get = ENCODER_CLASSES.get(path) if isinstance(path, str) else None
+    klass = get() if get is not None else None
+    bases = (Encoder, getattr(sys.modules.get("vprec.encoders"), "Encoder", Encoder))   # the exported class too, when run in a notebook
+    if not (isinstance(klass, type) and issubclass(klass, bases)):
+        raise ValueError(f"{where or 'embeddings json'}: 'class' is {path!r}, which is not one of vprec's encoder classes "
+                         f"({', '.join(ENCODER_CLASSES)}); nothing was loaded")
+    return klass
+
 def _class_path(enc) -> str:
-    "module.Class of an encoder (this module's classes are named vprec.encoders.X even when defined in a notebook)."
-    mod = type(enc).__module__
-    return f"{'vprec.encoders' if mod == '__main__' else mod}.{type(enc).__qualname__}"
+    "module.Class of an encoder, as `ENCODER_CLASSES` names it (also for a class defined in a notebook, module `__main__`)."
+    mod, name = type(enc).__module__, type(enc).__qualname__
+    if mod == "__main__":
+        mod = next((k.rpartition(".")[0] for k in ENCODER_CLASSES if k.rpartition(".")[2] == name), "vprec.encoders")
+    return f"{mod}.{name}"
 
 def _versions() -> dict:
     from importlib.metadata import version
@@ -900,10 +936,12 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet
                     set_latest:bool=True, # point embeddings/latest at these embeddings
                    ) -> Embeddings:
     "Embed every product of run_dir/catalogue.parquet; write embeddings/<slug>.npy|.json|.state.* and (`set_latest`) `latest`."
-    run_dir = Path(run_dir); out_dir = run_dir / "embeddings"
-    df = _catalogue_df(run_dir)
+    run_dir = Path(run_dir); out_dir = run_dir / "embeddings"; cat_path = run_dir / "catalogue.parquet"
+    if not cat_path.exists():
+        raise FileNotFoundError(f"{cat_path} not found: run `vprec catalogue SOURCE --out {run_dir}` first")
     requested = encoder if isinstance(encoder, str) else getattr(encoder, "name", str(encoder))
     enc = get_encoder(encoder, device=device)
+    df = _catalogue_df(run_dir, "text" if enc.modality == "text" else "image")   # an image encoder never reads titles
     cache_dir = Path(cache_dir) if cache_dir else out_dir / "cache"
     ids, n, t0 = df["id"].tolist(), len(df), time.time()
     names = [f"product {i}" for i in ids]
@@ -916,14 +954,24 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet
     problems = [{"item": names[i], "problem": "no image_path and no image_bytes"} for i in range(n) if items[i] is None]
     ok = np.array([it is not None for it in items])
     X = np.zeros((n, 0), np.float32); pre = None
+    def nothing_embedded():
+        first = f" (first: {problems[0]['item']}: {problems[0]['problem']})" if problems else ""
+        return ValueError(f"none of the {n} products of {cat_path} could be embedded with {enc.name}{first}; nothing was "
+                          f"written; fix or replace the images and re-run `vprec catalogue SOURCE --out {run_dir}`")
     if enc.needs_fit and not enc.fitted:                         # fit catalogue statistics first
-        if enc.modality == "text": enc.fit(items)
-        else:
+        fit_on = items
+        if enc.modality != "text":
             idx = np.flatnonzero(ok)
             stack, ok_sub, probs = _preprocessed(enc, [items[i] for i in idx], [keys[i] for i in idx], [names[i] for i in idx],
                                                  cache_dir, batch_size, num_workers, progress)
             problems += probs; ok[idx[~ok_sub]] = False
-            enc.fit(stack_batch(stack)); pre = dict(zip(np.flatnonzero(ok), stack))
+            if not stack: raise nothing_embedded()
+            fit_on = stack_batch(stack); pre = dict(zip(np.flatnonzero(ok), stack))
+        try: enc.fit(fit_on)
+        except ValueError as e:
+            alt = "embed its images instead: `vprec embed {} --encoder weightfree`".format(run_dir) if enc.modality == "text" else \
+                  "give the catalogue more products, or choose another encoder"
+            raise ValueError(f"{enc.name} cannot be fitted on {cat_path}: {e}; {alt}") from None
     fp = enc.fingerprint
     cache = EmbeddingCache(cache_dir, enc.name, fp)
     rows0 = np.flatnonzero(ok)
@@ -946,6 +994,7 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet
             cache.put([keys[i] for i in good], Xn)
         cache.save()
     rows = np.flatnonzero(ok)
+    if not len(rows): raise nothing_embedded()
     X = l2n(cache.get([keys[i] for i in rows])) if len(rows) else np.zeros((0, enc.dim), np.float32)
     kept = [ids[i] for i in rows]
     secs = time.time() - t0
@@ -987,7 +1036,11 @@ def _slug_of(run_dir:Path, encoder) -> str:
     if encoder is None:
         if not (d / "latest").exists():
             raise FileNotFoundError(f"no embeddings in {run_dir}: run `vprec embed {run_dir}` first")
-        return (d / "latest").read_text().strip()
+        slug = (d / "latest").read_text(encoding="utf-8", errors="replace").strip()
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", slug) or ".." in slug or not (d / f"{slug}.json").exists():
+            raise FileNotFoundError(f"{d / 'latest'} names {slug[:80]!r}, which is not an encoder with embeddings in {d}; "
+                                    f"re-run `vprec embed {run_dir}` (or pass --encoder SLUG)")
+        return slug
     if not isinstance(encoder, str): return encoder.name
     if (d / f"{encoder}.json").exists(): return encoder
     if encoder.lower() in ("auto", "latest"): return _slug_of(run_dir, None)
@@ -997,27 +1050,58 @@ def _slug_of(run_dir:Path, encoder) -> str:
     raise FileNotFoundError(f"no embeddings for encoder {encoder!r} in {d} (have: {', '.join(have) or 'none'}); "
                             f"run `vprec embed {run_dir} --encoder {encoder}`")
 
+def _unreadable(path, run_dir, slug, why) -> ValueError:
+    "The error for a damaged embeddings file: its path, what is wrong, and the command that rewrites it."
+    return ValueError(f"{path} is unreadable ({why}); re-run `vprec embed {run_dir} --encoder {slug}`")
+
+def _read_meta(run_dir, slug:str) -> dict:
+    "embeddings/<slug>.json, checked for the fields readers use; ValueError naming the file otherwise."
+    p = Path(run_dir) / "embeddings" / f"{slug}.json"
+    try: meta = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError: raise
+    except Exception as e: raise _unreadable(p, run_dir, slug, f"{type(e).__name__}: {e}") from None
+    if not isinstance(meta, dict): raise _unreadable(p, run_dir, slug, f"a JSON {type(meta).__name__}, not an object")
+    lacks = [k for k in ("ids", "dim", "ids_hash", "fingerprint") if k not in meta]
+    if lacks: raise _unreadable(p, run_dir, slug, f"no {', '.join(lacks)} field")
+    if not isinstance(meta["ids"], list) or not isinstance(meta["dim"], int):
+        raise _unreadable(p, run_dir, slug, "'ids' must be a list and 'dim' an integer")
+    return meta
+
 def load_embeddings(run_dir, # run folder
                     encoder=None, # slug/name; None: embeddings/latest
                    ) -> Embeddings:
-    "The embeddings an `embed` run wrote, checked against their json."
+    "The embeddings an `embed` run wrote, checked against their json; ValueError naming a damaged file and the fix."
     d = Path(run_dir) / "embeddings"; slug = _slug_of(run_dir, encoder)
-    meta = json.loads((d / f"{slug}.json").read_text())
-    X = np.load(d / f"{slug}.npy", allow_pickle=False)
+    meta = _read_meta(run_dir, slug)
+    p = d / f"{slug}.npy"
+    if not p.exists(): raise FileNotFoundError(f"{p} is missing (its json is there); re-run `vprec embed {run_dir} --encoder {slug}`")
+    try: X = np.load(p, allow_pickle=False)
+    except Exception as e: raise _unreadable(p, run_dir, slug, f"{type(e).__name__}: {e}") from None
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or not np.issubdtype(X.dtype, np.floating):
+        raise _unreadable(p, run_dir, slug, f"expected a 2-d float array, found {getattr(X, 'shape', '?')} {getattr(X, 'dtype', type(X).__name__)}")
     ids = [str(i) for i in meta["ids"]]
     if X.shape != (len(ids), meta["dim"]) or _sha1("\n".join(ids)) != meta["ids_hash"]:
         raise ValueError(f"{d / slug}.npy does not match its json ({X.shape} vs {len(ids)} ids, dim {meta['dim']}); "
                          f"re-run `vprec embed {run_dir} --encoder {slug}`")
+    if not np.isfinite(X).all():
+        bad = np.flatnonzero(~np.isfinite(X).all(1))
+        raise _unreadable(p, run_dir, slug, f"{len(bad)} row(s) hold NaN or infinite values, e.g. product {ids[bad[0]]}")
     return Embeddings(X.astype(np.float32, copy=False), ids, slug, meta["fingerprint"], meta)
 
 def load_state(run_dir, # run folder
                slug:str, # embeddings slug
               ) -> dict:
-    "A fitted encoder's state from embeddings/<slug>.state.json + .state.npz."
-    d = Path(run_dir) / "embeddings"
-    st = json.loads((d / f"{slug}.state.json").read_text()) if (d / f"{slug}.state.json").exists() else {}
-    if (d / f"{slug}.state.npz").exists():
-        with np.load(d / f"{slug}.state.npz", allow_pickle=False) as z: st.update({k: z[k] for k in z.files})
+    "A fitted encoder's state from embeddings/<slug>.state.json + .state.npz; ValueError naming a damaged file."
+    d = Path(run_dir) / "embeddings"; st = {}
+    pj, pz = d / f"{slug}.state.json", d / f"{slug}.state.npz"
+    try:
+        if pj.exists(): st = json.loads(pj.read_text(encoding="utf-8"))
+        if not isinstance(st, dict): raise ValueError(f"a JSON {type(st).__name__}, not an object")
+    except Exception as e: raise _unreadable(pj, run_dir, slug, f"{type(e).__name__}: {e}") from None
+    try:
+        if pz.exists():
+            with np.load(pz, allow_pickle=False) as z: st.update({k: z[k] for k in z.files})
+    except Exception as e: raise _unreadable(pz, run_dir, slug, f"{type(e).__name__}: {e}") from None
     return st
 
 def load_encoder(run_dir, # run folder
@@ -1026,17 +1110,23 @@ def load_encoder(run_dir, # run folder
                 ):
     "The encoder that made a run's embeddings, ready to embed a query (fitted state restored, fingerprint checked)."
     slug = _slug_of(run_dir, encoder)
-    meta = json.loads((Path(run_dir) / "embeddings" / f"{slug}.json").read_text())
+    meta = _read_meta(run_dir, slug)
+    where = Path(run_dir) / "embeddings" / f"{slug}.json"
     if meta.get("state"):
-        mod, _, cls = meta["class"].rpartition(".")
-        if not mod.startswith("vprec."): raise ValueError(f"{slug}: refusing to import encoder class {meta['class']!r} from outside vprec")
-        klass = globals()[cls] if mod == "vprec.encoders" and cls in globals() else getattr(importlib.import_module(mod), cls)
-        enc = klass.from_state(load_state(run_dir, slug))
+        klass = encoder_class(meta.get("class"), where)
+        try: enc = klass.from_state(load_state(run_dir, slug))
+        except ValueError: raise
+        except Exception as e:
+            raise _unreadable(Path(run_dir) / "embeddings" / f"{slug}.state.*", run_dir, slug,
+                              f"its state does not rebuild a {klass.__name__}: {type(e).__name__}: {e}") from None
     else:
-        enc = get_encoder(meta["spec"]["name"], device=device, **meta["spec"].get("kwargs", {}))
+        spec = meta.get("spec")
+        if not (isinstance(spec, dict) and isinstance(spec.get("name"), str) and isinstance(spec.get("kwargs", {}), dict)):
+            raise _unreadable(where, run_dir, slug, "no 'spec' with an encoder name")
+        enc = get_encoder(spec["name"], device=device, **spec.get("kwargs", {}))
     now, then = _jsonable(enc.fingerprint), meta["fingerprint"]
     if now != then:
-        diff = sorted(k for k in set(now) | set(then) if now.get(k) != then.get(k))
+        diff = sorted(k for k in set(now) | set(then) if now.get(k) != then.get(k)) if isinstance(then, dict) else ["fingerprint"]
         raise ValueError(f"the encoder loaded now differs from the one that made {slug} in {diff}; re-run "
                          f"`vprec embed {run_dir} --encoder {slug}` or restore the original weights")
     return enc

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from .catalogue import read_image
+from .encoders import Encoder
 
 # %% auto #0
 __all__ = ['WORK_SIZE', 'FINE_SIZE', 'CROP_SIZE', 'BLOCK_SIZES', 'VERSION', 'DEFAULT_WEIGHTS', 'foreground_mask', 'bounding_box',
@@ -333,19 +335,7 @@ def top_eigen(Fc: np.ndarray, # centred data (n, d)
 VERSION = "2"   # 2: product crop HOG at 128 px from the 224 px picture, mirror pooling, block weights re-tuned, randomized whitening
 DEFAULT_WEIGHTS = {"hog": 1.0, "hog_crop": 1.3, "silhouette": 0.3, "colour": 0.3, "texture": 0.3}
 
-def _to_pil(item):
-    "A path, bytes or PIL image as an RGB PIL image; ValueError naming the item otherwise."
-    if isinstance(item, Image.Image): return item if item.mode == "RGB" else item.convert("RGB")   # no copy: nothing here writes to it
-    try:
-        src = io.BytesIO(item) if isinstance(item, (bytes, bytearray)) else item
-        with Image.open(src) as im:
-            im.load()                                  # decoded; no copy when it is RGB already
-            return im if im.mode == "RGB" else im.convert("RGB")
-    except Exception as e:
-        name = f"<{len(item)} bytes>" if isinstance(item, (bytes, bytearray)) else str(item)
-        raise ValueError(f"image {name} is not a readable image ({type(e).__name__}: {e}); fix or drop it") from None
-
-class WeightFreeEncoder:
+class WeightFreeEncoder(Encoder):
     "Colour, shape and texture descriptors of studio product shots, block-weighted and optionally PCA-whitened; no weights to download."
     name, modality, supports_text = "weightfree", "image", False
     def __init__(self,
@@ -390,10 +380,10 @@ class WeightFreeEncoder:
 
     def __repr__(self): return f"WeightFreeEncoder(dim={self.dim}, whiten={self.whiten}, fitted={self.fitted})"
 
-    def descriptors(self, img, # a path, bytes or PIL image
+    def descriptors(self, img, # a path, bytes or PIL image (decoded by `vprec.catalogue.read_image`, as the catalogue's are)
                    ) -> np.ndarray:
         "The raw descriptor vector of one image (all blocks, unweighted, float32)."
-        b = descriptor_blocks(_to_pil(img))
+        b = descriptor_blocks(read_image(img))
         return np.concatenate([b[k] for k in BLOCK_SIZES]).astype(np.float32, copy=False)
 
     def preprocess(self, img: Image.Image, # a decoded picture (vprec's pipeline decodes in its workers)
@@ -447,7 +437,7 @@ class WeightFreeEncoder:
                       progress=False, # show a tqdm bar
                      ) -> np.ndarray:
         "Convenience: descriptors of each image (in this process), then `forward`."
-        items = list(images)
+        items = [images] if isinstance(images, (str, Path, bytes, Image.Image)) else list(images)
         if progress:
             from tqdm.auto import tqdm
             items = tqdm(items, desc="weightfree")
@@ -482,7 +472,7 @@ class WeightFreeEncoder:
 # %% ../nbs/02b_weightfree.ipynb #4ee35472
 def _raw_one(enc, item):
     "(encoder, item) -> (raw descriptor, None), or (None, the error text)."
-    try: return enc.preprocess(_to_pil(item)), None
+    try: return enc.preprocess(read_image(item)), None
     except Exception as e: return None, str(e)
 
 _WORKER_ENCODER = None
@@ -559,26 +549,29 @@ def pixel_baseline(img, # PIL image
                    size: int = 32, # side of the thumbnail
                   ) -> np.ndarray:
     "Raw-pixel baseline: the RGB thumbnail as a vector (centre and L2-normalise a stack before cosine)."
-    return np.asarray(_to_pil(img).resize((size, size), Image.BILINEAR), np.float32).ravel() / 255
+    return np.asarray(read_image(img).resize((size, size), Image.BILINEAR), np.float32).ravel() / 255
 
 def hog_baseline(img, # PIL image
                 ) -> np.ndarray:
     "HOG baseline: HOG of the whole picture in grey at 64 x 64."
-    return hog_descriptor(np.asarray(_to_pil(img).convert("L").resize((64, 64), Image.BILINEAR)))
+    return hog_descriptor(np.asarray(read_image(img).convert("L").resize((64, 64), Image.BILINEAR)))
 
 # %% ../nbs/02b_weightfree.ipynb #c611c3e5
-def protocol(meta: "pd.DataFrame", # one row per product: `image` (path relative to `root`) and the label column
-             root, # folder the image paths are relative to
+def protocol(meta: "pd.DataFrame", # one row per product: the label column, and `content_hash` (a catalogue's table) or `image` (a path relative to `root`)
+             root=None, # folder the `image` paths are relative to (only when `meta` has no `content_hash`)
              label: str = "articleType", # label column
              min_per_label: int = 20, # keep labels with at least this many products (after de-duplication)
             ) -> "pd.DataFrame":
     "Products for the retrieval protocol: de-duplicated by file content, labels with at least `min_per_label` products."
-    root = Path(root)
     if label not in meta.columns: raise KeyError(f"label column {label!r} not in the metadata (have: {list(meta.columns)})")
     m = meta.copy()
-    m["path"] = [str(root / p) for p in m["image"]]
-    m["content_hash"] = [hashlib.sha1(Path(p).read_bytes()).hexdigest() for p in m["path"]]
-    m = m.drop_duplicates("content_hash", keep="first")
+    if "content_hash" not in m.columns:
+        if root is None or "image" not in m.columns:
+            raise ValueError("protocol needs a `content_hash` column (a catalogue's table) or an `image` column and the folder `root` it is relative to")
+        root = Path(root)
+        m["path"] = [str(root / p) for p in m["image"]]
+        m["content_hash"] = [hashlib.sha1(Path(p).read_bytes()).hexdigest() for p in m["path"]]
+    m = m[~(m["content_hash"].duplicated() & m["content_hash"].notna())]
     counts = m[label].value_counts()
     return m[m[label].isin(counts[counts >= min_per_label].index)].reset_index(drop=True)
 
