@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--min-per-label", type=int, default=None, help="drop labels with fewer products")
     c.add_argument("--per-label", type=int, default=None, help="cap each label at this many products")
     c.add_argument("--metadata", default=None, help="the metadata file to use when SOURCE holds several")
+    c.add_argument("--merge-label-variants", action="store_true",
+                   help="merge labels that differ only by case, spacing or punctuation (T-shirts, tshirts) into the most "
+                        "common spelling; without it they are kept apart and reported in validation.csv")
 
     e = sub.add_parser("embed", help="embed every product of DIR/catalogue.parquet")
     e.add_argument("dir")
@@ -173,7 +176,8 @@ def cmd_catalogue(a  # the arguments `build_parser` parsed
     "`vprec catalogue SOURCE --out DIR`: load, validate and optionally sample a catalogue into a run folder."
     from vprec.catalogue import catalogue_stage, catalogue_summary
     cat = catalogue_stage(a.source, a.out, sample_size=a.sample_size, seed=a.seed, label=a.label,
-                          min_per_label=a.min_per_label, per_label=a.per_label, metadata=a.metadata)
+                          min_per_label=a.min_per_label, per_label=a.per_label, metadata=a.metadata,
+                          merge_label_variants=a.merge_label_variants)
     print(catalogue_summary(cat))
 
 def cmd_embed(a  # the arguments `build_parser` parsed
