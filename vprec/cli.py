@@ -6,7 +6,7 @@ Docs: https://vprec.github.io/vprec/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #66116484
 from __future__ import annotations
-import argparse, json, math, sys
+import argparse, json, math, sys, warnings
 from pathlib import Path
 
 # %% auto #0
@@ -279,9 +279,14 @@ def _error_line(e: BaseException) -> str:
 
 def main(argv: list[str]|None=None  # arguments (default: sys.argv[1:])
         ) -> int:
-    "Run the `vprec` command; a bad request prints one line on stderr and returns 2, a failed stage returns 1."
+    "Run the `vprec` command; a bad request prints one line on stderr and returns 2, a failed stage returns 1; a warning is one line too."
     a = build_parser().parse_args(argv)
-    try: COMMANDS[a.command](a)
+    def one_line(message, category, filename, lineno, file=None, line=None):   # a warning, without vprec's source line
+        print(f"vprec {a.command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    try:
+        with warnings.catch_warnings():   # restores the usual warning display when the command ends
+            warnings.showwarning = one_line
+            COMMANDS[a.command](a)
     except _USER_ERRORS as e:   # anything else (TypeError, AttributeError, ...) is a bug and keeps its traceback
         print(f"vprec {a.command}: error: {_error_line(e)}", file=sys.stderr)
         return 1 if isinstance(e, RuntimeError) else 2
