@@ -466,12 +466,19 @@ def load(cls: Catalogue, path # a run folder or its catalogue.parquet
     p = Path(path)
     if p.is_dir(): p = p / "catalogue.parquet"
     if not p.exists(): raise FileNotFoundError(f"{p}: no catalogue here; run `vprec catalogue SOURCE --out {p.parent}` first")
-    t = pq.read_table(p)
+    fix = f"re-run `vprec catalogue SOURCE --out {p.parent}` to write it again"
+    why = lambda e: f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+    try: t = pq.read_table(p)
+    except (pa.ArrowException, ValueError) as e: raise ValueError(f"{p} is not a readable catalogue ({why(e)}); {fix}") from None
     if b"vprec" not in (t.schema.metadata or {}):
         raise ValueError(f"{p} was not written by Catalogue.save (no 'vprec' metadata); load it with load_catalogue({str(p)!r})")
+    try: meta = json.loads(t.schema.metadata[b"vprec"])
+    except ValueError as e: raise ValueError(f"{p}: its 'vprec' metadata is not readable JSON ({why(e)}); {fix}") from None
     v = p.with_name("validation.csv")
-    validation = pd.read_csv(v, dtype=str, keep_default_na=False) if v.exists() else None
-    return cls(t.to_pandas(), validation, json.loads(t.schema.metadata[b"vprec"]))
+    try: validation = pd.read_csv(v, dtype=str, keep_default_na=False) if v.exists() else None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{v} is not a readable validation report ({why(e)}); {fix}") from None
+    return cls(t.to_pandas(), validation, meta)
 
 # %% ../nbs/00_catalogue.ipynb #e068bb9a
 LABEL_PREFERENCE = ["articleType", "top_category", "category", "label", "subCategory", "masterCategory"]
@@ -919,10 +926,25 @@ def _even_caps(counts: pd.Series, total: int) -> dict:
         if counts[lab] > caps[lab]: caps[lab] += 1; left -= 1
     return caps.to_dict()
 
+_UNSET = {"sample_size": "to keep every product", "min_per_label": "to keep every label", "per_label": "for no cap per label"}
+
+def _check_sampling(sample_size=None, min_per_label=None, per_label=None # as in `balanced_sample`
+                   ) -> dict:
+    "The sampling settings as ints (None stays None); ValueError naming the first one that is not a whole number of products, 1 or more"
+    out = {}
+    for name, v in dict(sample_size=sample_size, min_per_label=min_per_label, per_label=per_label).items():
+        whole = not isinstance(v, bool) and (isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer()))
+        if v is not None and not (whole and v >= 1):
+            raise ValueError(f"{name}={v!r} (--{name.replace('_', '-')}): give a whole number of products, 1 or more, "
+                             f"or leave it out {_UNSET[name]}")
+        out[name] = None if v is None else int(v)
+    return out
+
 def _balanced_positions(lab: pd.Series, # the label of every product
                         sample_size=None, min_per_label=None, per_label=None, seed=0 # as in `balanced_sample`
                        ) -> tuple[np.ndarray, dict]:
     "Sorted row positions of a seeded sample balanced over the values of `lab`, and the settings that made it"
+    sample_size, min_per_label, per_label = _check_sampling(sample_size, min_per_label, per_label).values()
     name = lab.name
     has = lab.notna() & lab.astype(str).str.strip().ne("")
     counts = lab[has].value_counts()
@@ -995,6 +1017,19 @@ def duplicate_groups(cat: Catalogue # a catalogue
     g = cat.df.groupby("content_hash", sort=False)["id"].agg(list)
     return sorted([x for x in g if len(x) > 1], key=len, reverse=True)
 
+def _check_out(out # the run folder the stage will write into
+              ) -> Path:
+    "`out`, checked before any image is read: not a file, and its nearest existing folder writable; ValueError naming the path and the fix"
+    p = Path(out).expanduser()
+    fix = "nothing was read or written; move it, or choose another path for the run folder (--out)"
+    if p.exists() and not p.is_dir(): raise ValueError(f"{p}: the run folder is {'a file' if p.is_file() else _file_kind(p.stat().st_mode)}; {fix}")
+    q = p.absolute()
+    while not q.exists() and not q.is_symlink() and q != q.parent: q = q.parent   # the nearest folder that exists
+    if q != p.absolute() and not q.is_dir(): raise ValueError(f"{p}: {q} is a file, so no run folder can be made under it; {fix}")
+    if not os.access(q, os.W_OK | os.X_OK):
+        raise ValueError(f"{p}: {q} is not writable (permissions, or a read-only file system); choose another path for the run folder (--out)")
+    return p
+
 def catalogue_stage(source, # anything `load_catalogue` takes
                     out, # the run folder to write catalogue.parquet and validation.csv into
                     sample_size: int | None = None, # draw a balanced sample of this many products
@@ -1008,6 +1043,8 @@ def catalogue_stage(source, # anything `load_catalogue` takes
                     merge_label_variants: bool = False # merge label spellings that differ only by case, spacing or punctuation
                    ) -> Catalogue:
     "The catalogue stage: load, validate, optionally sample evenly over `label`, save into `out`; ValueError (nothing written) when no product is usable"
+    sample_size, min_per_label, per_label = _check_sampling(sample_size, min_per_label, per_label).values()  # before any image is read
+    _check_out(out)
     sampling = bool(sample_size or min_per_label or per_label)
     ds = _hf_dataset(source) if sampling and metadata is None else None
     if ds is not None:  # a Hugging Face dataset: draw the sample from the metadata, then check only its images

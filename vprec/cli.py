@@ -6,7 +6,7 @@ Docs: https://vprec.github.io/vprec/cli.html.md"""
 
 # %% ../nbs/09_cli.ipynb #66116484
 from __future__ import annotations
-import argparse, json, math, sys
+import argparse, json, math, sys, warnings
 from pathlib import Path
 
 # %% auto #0
@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--min-per-label", type=int, default=None, help="drop labels with fewer products")
     c.add_argument("--per-label", type=int, default=None, help="cap each label at this many products")
     c.add_argument("--metadata", default=None, help="the metadata file to use when SOURCE holds several")
+    c.add_argument("--merge-label-variants", action="store_true",
+                   help="merge labels that differ only by case, spacing or punctuation (T-shirts, tshirts) into the most "
+                        "common spelling; without it they are kept apart and reported in validation.csv")
 
     e = sub.add_parser("embed", help="embed every product of DIR/catalogue.parquet")
     e.add_argument("dir")
@@ -173,7 +176,8 @@ def cmd_catalogue(a  # the arguments `build_parser` parsed
     "`vprec catalogue SOURCE --out DIR`: load, validate and optionally sample a catalogue into a run folder."
     from vprec.catalogue import catalogue_stage, catalogue_summary
     cat = catalogue_stage(a.source, a.out, sample_size=a.sample_size, seed=a.seed, label=a.label,
-                          min_per_label=a.min_per_label, per_label=a.per_label, metadata=a.metadata)
+                          min_per_label=a.min_per_label, per_label=a.per_label, metadata=a.metadata,
+                          merge_label_variants=a.merge_label_variants)
     print(catalogue_summary(cat))
 
 def cmd_embed(a  # the arguments `build_parser` parsed
@@ -275,9 +279,14 @@ def _error_line(e: BaseException) -> str:
 
 def main(argv: list[str]|None=None  # arguments (default: sys.argv[1:])
         ) -> int:
-    "Run the `vprec` command; a bad request prints one line on stderr and returns 2, a failed stage returns 1."
+    "Run the `vprec` command; a bad request prints one line on stderr and returns 2, a failed stage returns 1; a warning is one line too."
     a = build_parser().parse_args(argv)
-    try: COMMANDS[a.command](a)
+    def one_line(message, category, filename, lineno, file=None, line=None):   # a warning, without vprec's source line
+        print(f"vprec {a.command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    try:
+        with warnings.catch_warnings():   # restores the usual warning display when the command ends
+            warnings.showwarning = one_line
+            COMMANDS[a.command](a)
     except _USER_ERRORS as e:   # anything else (TypeError, AttributeError, ...) is a bug and keeps its traceback
         print(f"vprec {a.command}: error: {_error_line(e)}", file=sys.stderr)
         return 1 if isinstance(e, RuntimeError) else 2

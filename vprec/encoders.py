@@ -131,7 +131,9 @@ class Encoder:
             raise ValueError(f"encoder {self.name!r} embeds product titles, not images; use an image encoder "
                              "('weightfree', 'pixels', 'clip', 'timm:resnet50') for image queries")
         images = [images] if isinstance(images, (str, Path, bytes, Image.Image)) else list(images)
-        X, ok, problems = embed_images(self, images, batch_size=batch_size, num_workers=0, progress=progress)
+        with warnings.catch_warnings():   # the error below names the bad images: no warning saying it first
+            warnings.simplefilter("ignore")
+            X, ok, problems = embed_images(self, images, batch_size=batch_size, num_workers=0, progress=progress)
         if problems: raise ValueError("; ".join(f"{p['item']}: {p['problem']}" for p in problems[:3]))
         return X
     def encode_texts(self, texts, # a string or a list of strings

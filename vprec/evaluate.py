@@ -496,6 +496,15 @@ def _labels_at(values, idx):
 def _m(value, ci): return {"value": None if value is None or not np.isfinite(value) else float(value),
                           "ci": [None if not np.isfinite(c) else float(c) for c in ci]}
 
+def _has_value(values) -> np.ndarray:
+    "Mask of the values that hold a label: not None, NaN, NA or blank text."
+    return np.array([not _missing(x) and not (isinstance(x, str) and not x.strip()) for x in values], dtype=bool)
+
+def _side_columns(index_df, query_df, parent, colour) -> dict:
+    "{metric: column} of the metrics scored on another column than the label: consistency (parent) and colour match."
+    cols = {"consistency": parent, "colour_match": colour if colour in index_df and colour in query_df else None}
+    return {n: c for n, c in cols.items() if c and c in index_df and c in query_df}
+
 def score_results(result_idx:np.ndarray, # (nq, >=max(ks)) index row numbers of each query's results (-1: none)
                   index_df:pd.DataFrame, # the index part of the catalogue (rows aligned with the vectors)
                   query_df:pd.DataFrame, # the queries (rows aligned with result_idx)
@@ -507,11 +516,13 @@ def score_results(result_idx:np.ndarray, # (nq, >=max(ks)) index row numbers of 
                   n_boot:int=1000, # bootstrap resamples
                   seed:int=0, # bootstrap seed
                  ) -> dict:
-    "Every metric at every k with its 95% bootstrap CI: {'precision@5': {'value', 'ci'}, ...}."
+    "Every metric at every k with its 95% bootstrap CI: {'precision@5': {'value', 'ci'}, ...}; consistency and colour match also give `n_queries`, the queries that have that column (the others have no such score)."
     ql = query_df[label].to_numpy(dtype=object)
     res = _labels_at(index_df[label], result_idx)
-    cols = {"consistency": parent, "colour_match": colour if colour in index_df and colour in query_df else None}
-    other = {n: (query_df[c].to_numpy(dtype=object), _labels_at(index_df[c], result_idx)) for n, c in cols.items() if c}
+    other = {}
+    for n, c in _side_columns(index_df, query_df, parent, colour).items():
+        has = _has_value(query_df[c])
+        if has.any(): other[n] = (query_df[c].to_numpy(dtype=object)[has], [r for r, h in zip(_labels_at(index_df[c], result_idx), has) if h])
     out = {}
     for k in ks:
         p = precision_at_k(ql, res, k, per_query=True)
@@ -520,7 +531,7 @@ def score_results(result_idx:np.ndarray, # (nq, >=max(ks)) index row numbers of 
         out[f"macro_precision@{k}"] = _m(macro(p, ql), macro_bootstrap_ci(p, ql, n_boot=n_boot, seed=seed))
         for name, (qv, rv) in other.items():
             v = precision_at_k(qv, rv, k, per_query=True)
-            out[f"{name}@{k}"] = _m(v.mean(), bootstrap_ci(v, n_boot=n_boot, seed=seed))
+            out[f"{name}@{k}"] = {**_m(v.mean(), bootstrap_ci(v, n_boot=n_boot, seed=seed)), "n_queries": int(len(qv))}
         if X_index is not None and k >= 2:
             v = ild_at_k(X_index, result_idx, k, per_query=True)
             out[f"ild@{k}"] = _m(np.nanmean(v) if np.isfinite(v).any() else np.nan, bootstrap_ci(v, n_boot=n_boot, seed=seed))
@@ -537,15 +548,16 @@ def baseline_metrics(index_df:pd.DataFrame, # the index part of the catalogue
                      colour:str="baseColour", # colour column
                      exclude_self:bool=False, # queries are part of the index (leave-one-out)
                     ) -> dict:
-    "The exact random baseline of every metric of `score_results` (no CI: nothing is sampled)."
+    "The exact random baseline of every metric of `score_results` (no CI: nothing is sampled), on the same queries."
     il, ql = index_df[label].tolist(), query_df[label].tolist()
+    side = {n: (index_df[c].tolist(), query_df[c][_has_value(query_df[c])].tolist())
+            for n, c in _side_columns(index_df, query_df, parent, colour).items()}
     out = {}
     for k in ks:
         out[f"precision@{k}"] = random_precision(il, ql, exclude_self)
         out[f"macro_precision@{k}"] = random_macro_precision(il, ql, exclude_self)
-        if parent: out[f"consistency@{k}"] = random_precision(index_df[parent].tolist(), query_df[parent].tolist(), exclude_self)
-        if colour in index_df and colour in query_df:
-            out[f"colour_match@{k}"] = random_precision(index_df[colour].tolist(), query_df[colour].tolist(), exclude_self)
+        for name, (iv, qv) in side.items():
+            if qv: out[f"{name}@{k}"] = random_precision(iv, qv, exclude_self)
         if X_index is not None and k >= 2: out[f"ild@{k}"] = random_ild(X_index)
         out[f"spread@{k}"] = random_spread(il, k, ql, exclude_self)
     return out
@@ -702,6 +714,11 @@ def refit_vectors(run_dir, # the run folder (for the preprocessing cache)
         return l2n(np.concatenate([enc.forward(t[s:s + 4096]) for s in range(0, len(t), 4096)]).astype(np.float32))
     if not enc.needs_fit:
         raise ValueError(f"encoder {enc.name!r} fits nothing on the catalogue; use the run's embeddings as they are")
+    lacks = [c for c in ("image_path", "image_bytes") if c not in df]
+    if lacks:
+        p = Path(run_dir) / "catalogue.parquet"
+        raise ValueError(f"{p} has no {' and no '.join(lacks)} column, which re-fitting {enc.name} on the index part needs (its columns: "
+                         f"{', '.join(map(str, df.columns))}); re-run `vprec catalogue SOURCE --out {p.parent}` to write it again")
     items = [p if isinstance(p, str) and p else bytes(b) for p, b in zip(df["image_path"], df["image_bytes"])]
     keys = [h if isinstance(h, str) and h else f"row:{i}" for i, h in enumerate(df.get("content_hash", [None] * len(df)))]
     rows, ok = _preprocess_all(fresh, items, keys, [f"product {i}" for i in df["id"]], Path(run_dir) / "embeddings" / "cache", progress)
@@ -824,7 +841,8 @@ def format_metrics(m:dict, # the object `evaluate_run` returns
         val = "n/a" if v["value"] is None else f"{v['value']:.3f}"
         ci = "" if None in v["ci"] else f"[{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]"
         b = m["baseline"].get(k)
-        lines.append(f"{k:<22}{val:>8}  {ci:<17}{'' if b is None else f'{b:.3f}':>8}")
+        few = v.get("n_queries") is not None and v["n_queries"] != m["n_queries"]   # a metric resting on the queries that have its column
+        lines.append(f"{k:<22}{val:>8}  {ci:<17}{'' if b is None else f'{b:.3f}':>8}" + (f"  on {v['n_queries']} of {m['n_queries']} queries" if few else ""))
     return "\n".join(lines)
 
 # %% ../nbs/06_evaluate.ipynb #51a59ac7
