@@ -6,7 +6,7 @@ Docs: https://vprec.github.io/vprec/catalogue.html.md"""
 
 # %% ../nbs/00_catalogue.ipynb #bc806325
 from __future__ import annotations
-import codecs, datetime, hashlib, io, json, multiprocessing, os, platform, re, socket, stat, threading, warnings
+import codecs, datetime, hashlib, io, json, math, multiprocessing, os, platform, re, socket, stat, threading, warnings
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,12 +18,14 @@ import PIL
 from PIL import Image, ImageOps, UnidentifiedImageError
 from fastcore.basics import patch
 from tqdm.auto import tqdm
+from .runfolder import RunFolder, jsonable, versions
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'MAX_FILE_BYTES', 'MIN_SIDE', 'THUMB_SIDE', 'TABLE_EXTS', 'DOC_EXTS', 'COLUMN_ALIASES',
            'VALIDATION_COLUMNS', 'IMAGE_COLUMNS', 'LABEL_PREFERENCE', 'KNOWN_HIERARCHIES', 'ImageProblem',
-           'content_hash', 'read_image', 'map_columns', 'top_level', 'atomic_write', 'atomic_json', 'Catalogue',
-           'load_catalogue', 'balanced_sample', 'duplicate_groups', 'catalogue_stage', 'catalogue_summary']
+           'content_hash', 'read_image', 'map_columns', 'top_level', 'Catalogue', 'load_catalogue', 'balanced_sample',
+           'image_fingerprint', 'near_duplicate_pairs', 'image_groups', 'catalogue_groups', 'duplicate_groups',
+           'catalogue_stage', 'catalogue_summary']
 
 # %% ../nbs/00_catalogue.ipynb #651efaf4
 MAX_PIXELS = 64_000_000  # 8000 x 8000: above any product photo, far below what a decompression bomb unpacks to
@@ -335,44 +337,12 @@ def _parse_table(path: Path, ext: str) -> tuple[pd.DataFrame, list]:
 VALIDATION_COLUMNS = ["id", "file", "problem", "action"]
 IMAGE_COLUMNS = ["image_path", "image_bytes", "thumbnail", "content_hash", "width", "height"]
 
-def _jsonable(x):
-    "`x` as plain JSON values (numpy scalars and arrays, paths, tuples converted)"
-    return json.loads(json.dumps(x, default=lambda o: o.item() if hasattr(o, "item") and np.ndim(o) == 0
-                                 else o.tolist() if hasattr(o, "tolist") else str(o)))
-
 def _validation_frame(rows=()) -> pd.DataFrame:
     "The validation report as a DataFrame of strings with columns id, file, problem, action"
     v = pd.DataFrame([[("" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)) for x in r] for r in rows],
                      columns=VALIDATION_COLUMNS)
     return v.astype(str)
 
-def _versions() -> dict:
-    "Versions of what made the catalogue"
-    from importlib.metadata import version, PackageNotFoundError
-    out = {"python": platform.python_version()}
-    for p in ["vprec", "pandas", "pyarrow", "pillow", "datasets"]:
-        try: out[p] = version(p)
-        except PackageNotFoundError: pass
-    return out
-
-def atomic_write(path,  # the file to write
-                 write  # called with a temporary path beside `path`; writes the whole file there
-                ) -> Path:
-    "Write a file so no reader sees half of it: `write(tmp)` on a temporary name beside `path`, then a rename onto `path` (its folder made if missing; a failed write leaves `path` as it was)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try: write(tmp); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
-
-def atomic_json(path,  # the JSON file to write
-                obj,   # what to write (numpy values, paths and tuples are converted)
-                **kw   # passed on to `json.dumps`, e.g. `indent=None`
-               ) -> Path:
-    "Write `obj` as JSON with `atomic_write` (indented one space, non-ASCII kept)."
-    text = json.dumps(_jsonable(obj), **{"indent": 1, "ensure_ascii": False, **kw})
-    return atomic_write(path, lambda t: Path(t).write_text(text))
 
 # %% ../nbs/00_catalogue.ipynb #49bc1d07
 class Catalogue:
@@ -383,7 +353,7 @@ class Catalogue:
                 ):
         self.df = df.reset_index(drop=True)
         self.validation = (_validation_frame() if validation is None else validation).reset_index(drop=True)
-        self.meta = _jsonable({**(meta or {}), "n_products": len(self.df)})
+        self.meta = jsonable({**(meta or {}), "n_products": len(self.df)})
         self._pos = None
 
     def __len__(self): return len(self.df)
@@ -449,36 +419,21 @@ def append(self: Catalogue, other: Catalogue # products to add; none of their id
     return Catalogue(df[cols], v, meta)
 
 @patch
-def save(self: Catalogue, dir # the run folder: catalogue.parquet and validation.csv are written there
+def save(self: Catalogue, run # the run folder (a path or a `RunFolder`): catalogue.parquet and validation.csv are written there
          ) -> Path:
     "Write `catalogue.parquet` (meta under the parquet metadata key `vprec`) and `validation.csv`, each atomically"
-    d = Path(dir); d.mkdir(parents=True, exist_ok=True)
-    t = pa.Table.from_pandas(self.df, preserve_index=False)
-    t = t.replace_schema_metadata({**(t.schema.metadata or {}), b"vprec": json.dumps(self.meta).encode()})
-    atomic_write(d / "catalogue.parquet", lambda tmp: pq.write_table(t, tmp))
-    atomic_write(d / "validation.csv", lambda tmp: self.validation.to_csv(tmp, index=False))
-    return d
+    rf = RunFolder.of(run); rf.write_catalogue(self.df, self.meta, self.validation)
+    return rf.path
 
 @patch(cls_method=True)
-def load(cls: Catalogue, path # a run folder or its catalogue.parquet
-         ) -> Catalogue:
+def load(cls: Catalogue, run, # a run folder (a path or a `RunFolder`), or its catalogue.parquet
+         need=(), # columns that must be there (a tuple inside: any one of them); refused naming the file and the fix
+        ) -> Catalogue:
     "Read a catalogue written by `Catalogue.save` (validation.csv beside it, when present)"
-    p = Path(path)
-    if p.is_dir(): p = p / "catalogue.parquet"
-    if not p.exists(): raise FileNotFoundError(f"{p}: no catalogue here; run `vprec catalogue SOURCE --out {p.parent}` first")
-    fix = f"re-run `vprec catalogue SOURCE --out {p.parent}` to write it again"
-    why = lambda e: f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
-    try: t = pq.read_table(p)
-    except (pa.ArrowException, ValueError) as e: raise ValueError(f"{p} is not a readable catalogue ({why(e)}); {fix}") from None
-    if b"vprec" not in (t.schema.metadata or {}):
-        raise ValueError(f"{p} was not written by Catalogue.save (no 'vprec' metadata); load it with load_catalogue({str(p)!r})")
-    try: meta = json.loads(t.schema.metadata[b"vprec"])
-    except ValueError as e: raise ValueError(f"{p}: its 'vprec' metadata is not readable JSON ({why(e)}); {fix}") from None
-    v = p.with_name("validation.csv")
-    try: validation = pd.read_csv(v, dtype=str, keep_default_na=False) if v.exists() else None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ValueError(f"{v} is not a readable validation report ({why(e)}); {fix}") from None
-    return cls(t.to_pandas(), validation, meta)
+    p = run.path if isinstance(run, RunFolder) else Path(run)
+    rf = RunFolder(p.parent) if p.suffix == ".parquet" else RunFolder.of(run)
+    df, meta, validation = rf.read_catalogue(need=need)
+    return cls(df, validation, meta)
 
 # %% ../nbs/00_catalogue.ipynb #e068bb9a
 LABEL_PREFERENCE = ["articleType", "top_category", "category", "label", "subCategory", "masterCategory"]
@@ -676,7 +631,7 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     m = dict(source=source, label=label, label_hierarchy=hierarchy, seed=None, sample=None, n_products=len(df),
              n_rows=n, n_left_out=int(n - len(df)), n_duplicate_groups=int(len(groups)),
-             columns={r: c for r, c in roles.items()}, created=created, versions=_versions(), **meta)
+             columns={r: c for r, c in roles.items()}, created=created, versions=versions(), **meta)
     return Catalogue(df, validation, m)
 
 # %% ../nbs/00_catalogue.ipynb #f7761fa1
@@ -881,7 +836,9 @@ def _load(source, p: Path, metadata, kw: dict) -> Catalogue:
     if p.exists():
         if p.is_dir() and (p / "catalogue.parquet").exists() and _is_saved_catalogue(p / "catalogue.parquet"): p = p / "catalogue.parquet"
         if p.is_file() and p.suffix == ".parquet" and _is_saved_catalogue(p):
-            cat = Catalogue.load(p)
+            if p.name == "catalogue.parquet": cat = Catalogue.load(p)
+            else:   # a saved catalogue copied under another name: not a run folder, read as the file it is
+                t = pq.read_table(p); cat = Catalogue(t.to_pandas(), None, json.loads(t.schema.metadata[b"vprec"]))
             if label is not None:
                 if label not in cat.df: raise KeyError(f"label={label!r}: the catalogue has no such column")
                 cat.meta["label"], cat.meta["label_hierarchy"] = label, _hierarchy(cat.df.columns, label)
@@ -958,7 +915,7 @@ def _balanced_positions(lab: pd.Series, # the label of every product
     for lab_value in sorted(caps.index, key=str):
         rows = np.flatnonzero((lab == lab_value).to_numpy() & has.to_numpy())
         chosen.append(rng.choice(rows, size=int(caps[lab_value]), replace=False))
-    settings = _jsonable(dict(sample_size=sample_size, min_per_label=min_per_label, per_label=per_label, seed=seed,
+    settings = jsonable(dict(sample_size=sample_size, min_per_label=min_per_label, per_label=per_label, seed=seed,
                               n_before=len(lab), n_labels=len(caps), labels_dropped=sorted(map(str, set(counts.index) - set(kept.index)))))
     return np.sort(np.concatenate(chosen)), settings
 
@@ -977,6 +934,73 @@ def balanced_sample(cat: Catalogue, # the catalogue to sample
     hier = cat.meta.get("label_hierarchy") if label == cat.meta.get("label") else _hierarchy(cat.df.columns, label)
     out.meta.update(label=label, label_hierarchy=hier, seed=seed, sample={"label": label, **settings, "n_after": len(pos)})
     return out
+
+# %% ../nbs/00_catalogue.ipynb #c420cd3b
+def image_fingerprint(src, # image path, bytes or PIL image
+                     ) -> tuple:
+    "(dHash as 32 bytes, 16x16 RGB thumbnail as uint8 768-vector) of one image, for near-duplicate detection."
+    img = read_image(src)   # the catalogue's one decoder: paths, bytes, PIL images, HF dicts
+    g = np.asarray(img.convert("L").resize((17, 16), Image.BILINEAR), dtype=np.int16)
+    dh = np.packbits((g[:, 1:] > g[:, :-1]).ravel())
+    tiny = np.asarray(img.resize((16, 16), Image.BILINEAR), dtype=np.uint8).ravel()
+    return dh, tiny
+
+def near_duplicate_pairs(dhashes:np.ndarray, # (n, 32) uint8 packed dHashes
+                         tinies:np.ndarray, # (n, 768) uint8 colour thumbnails
+                         max_distance:int=4, # largest dHash Hamming distance (of 256 bits)
+                         max_colour_diff:float=1.5, # largest mean absolute thumbnail difference (0-255)
+                         chunk:int=1024, # rows per block
+                        ) -> np.ndarray:
+    "Pairs (i, j), i < j, of near-identical images: close dHash and nearly equal colour thumbnails."
+    bits = np.unpackbits(np.asarray(dhashes, dtype=np.uint8), axis=1).astype(np.float32)
+    ones = bits.sum(1); T = np.asarray(tinies, dtype=np.float32); out = []
+    for s in range(0, len(bits), chunk):
+        D = ones[s:s+chunk, None] + ones[None, :] - 2 * bits[s:s+chunk] @ bits.T
+        i, j = np.nonzero(D <= max_distance); i = i + s
+        keep = i < j; i, j = i[keep], j[keep]
+        if len(i):
+            diff = np.abs(T[i] - T[j]).mean(1)
+            out.append(np.stack([i[diff <= max_colour_diff], j[diff <= max_colour_diff]], 1))
+    return np.concatenate(out) if out else np.zeros((0, 2), dtype=int)
+
+def image_groups(n:int, # number of products
+                     hashes=None, # content hash per product (equal hash = same group)
+                     pairs=None, # extra (i, j) pairs that belong together (near-duplicates)
+                    ) -> np.ndarray:
+    "Group number per product (union-find over equal hashes and the given pairs); singletons get their own group."
+    parent = np.arange(n)
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]; a = parent[a]
+        return a
+    def union(a, b):
+        ra, rb = find(a), find(b)
+        if ra != rb: parent[max(ra, rb)] = min(ra, rb)
+    if hashes is not None:
+        first = {}
+        for i, h in enumerate(hashes):
+            if h is None or (isinstance(h, float) and math.isnan(h)): continue
+            if h in first: union(first[h], i)
+            else: first[h] = i
+    for i, j in (pairs if pairs is not None else []): union(int(i), int(j))
+    roots = np.array([find(i) for i in range(n)])
+    return pd.factorize(roots)[0]
+
+def catalogue_groups(cat, # a `vprec.catalogue.Catalogue`
+                     near:bool=True, # also join near-identical images (fingerprints of the thumbnails)
+                     max_distance:int=4, # see `near_duplicate_pairs`
+                     max_colour_diff:float=1.5, # see `near_duplicate_pairs`
+                    ) -> np.ndarray:
+    "Group number per product of a catalogue: byte-identical (content_hash) and near-identical photos share one."
+    df = cat.df
+    hashes = df["content_hash"].tolist() if "content_hash" in df else None
+    pairs = None
+    if near:
+        srcs = [t if isinstance(t, (bytes, bytearray)) else cat.image(i) for i, t in
+                enumerate(df["thumbnail"] if "thumbnail" in df else [None] * len(df))]
+        fps = [image_fingerprint(s) for s in srcs]
+        pairs = near_duplicate_pairs(np.stack([f[0] for f in fps]), np.stack([f[1] for f in fps]), max_distance, max_colour_diff)
+    return image_groups(len(df), hashes, pairs)
 
 # %% ../nbs/00_catalogue.ipynb #6bd7ec46
 def _hf_dataset(source) -> tuple | None:

@@ -39,7 +39,7 @@ def _finite(val, what, example):
 def parse_weights(s: str  # e.g. "image=0.7,text=0.3,category=0"
                  ) -> dict:
     "Parse hybrid score weights: finite numbers for the names `vprec.recommend.WEIGHT_KEYS` (image, text, category, match)."
-    from vprec.recommend import WEIGHT_KEYS   # the recommender's own list: the two cannot disagree
+    from vprec.recommend import WEIGHT_KEYS  # the recommender's own list: the two cannot disagree
     names, example = ", ".join(WEIGHT_KEYS), "(example: --weights image=0.7,text=0.3,category=0)"
     out = {}
     for part in filter(None, (p.strip() for p in s.split(","))):
@@ -183,7 +183,7 @@ def cmd_catalogue(a  # the arguments `build_parser` parsed
 def cmd_embed(a  # the arguments `build_parser` parsed
              ):
     "`vprec embed DIR`: embed every product of DIR/catalogue.parquet with one encoder."
-    from vprec.encoders import embed_catalogue
+    from vprec.embed import embed_catalogue
     emb = embed_catalogue(a.dir, encoder=a.encoder, batch_size=a.batch_size, device=a.device)
     print(f"embedded {len(emb.ids)} products with {emb.encoder} ({emb.X.shape[1]} dimensions) "
           f"-> {Path(a.dir)/'embeddings'/(emb.encoder + '.npy')}")
@@ -213,7 +213,7 @@ def cmd_recommend(a  # the arguments `build_parser` parsed
 def cmd_add(a  # the arguments `build_parser` parsed
            ):
     "`vprec add DIR SOURCE`: add new products to a built run folder without a rebuild."
-    from vprec.recommend import add_products
+    from vprec.add import add_products
     print(json.dumps(add_products(a.dir, a.source, encoder=a.encoder), indent=1, default=str))
 
 def cmd_evaluate(a  # the arguments `build_parser` parsed
@@ -226,7 +226,7 @@ def cmd_evaluate(a  # the arguments `build_parser` parsed
 def cmd_run(a  # the arguments `build_parser` parsed
            ):
     "`vprec run`: execute the stage notebooks into one run folder."
-    from vprec.sweep import run
+    from vprec.pipeline import run
     print(f"run folder: {run(out=a.out, params=_params(a.p), nbs=a.nbs, stages=a.stages, tests=a.tests, workers=a.workers)}")
 
 def cmd_sweep(a  # the arguments `build_parser` parsed

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit, unquote
-from .catalogue import atomic_write, atomic_json
+from .runfolder import atomic_write, atomic_json
 
 # %% ../nbs/10_docs.ipynb #d916a397
 def sidebar_notebooks(nbs  # the notebooks folder (holds sidebar.yml)
@@ -49,7 +49,7 @@ def page_of(notebook  # a notebook file name, e.g. "02b_weightfree.ipynb"
 
 # %% ../nbs/10_docs.ipynb #22eb5031
 FIGURE_MIMES = ("image/png", "image/svg+xml", "image/jpeg")
-FIGURE_PAGES = re.compile(r"^0[0-8][a-z]?_")   # the chapters from catalogue to sweeps show figures; the CLI and docs chapters hold none
+FIGURE_PAGES = re.compile(r"^(00|01|02b|02c|03|04|05|06|07|08b)_")   # the chapters that run on the catalogue show figures; the run folder, encoders, adding, pipeline, CLI and docs chapters hold none
 
 def _outputs(nb):
     for i, c in enumerate(nb.get("cells", [])):
@@ -288,7 +288,7 @@ def execute_in_place(path,          # a notebook; executed in its own folder, th
     "Execute a notebook top to bottom in a fresh kernel and write its outputs back atomically; on an error the notebook is left as it was. Returns seconds."
     import nbformat
     from nbclient import NotebookClient
-    from vprec.sweep import kernel_name
+    from vprec.pipeline import kernel_name
     path, t0 = Path(path).resolve(), time.time()
     nb = nbformat.read(path, as_version=4)
     run = nbformat.from_dict(json.loads(json.dumps(nb)))
@@ -329,7 +329,7 @@ def refresh(nbs=None,         # the notebooks folder; None: the project's nbs/
             progress=True     # print each notebook as it finishes
            ) -> list[str]:
     "Re-execute the stage notebooks in place on the bundled sample, then rebuild the front page's results and README.md; return the problems found (empty: all fresh)."
-    from vprec.sweep import find_nbs, stage_needs, run_by_needs, _env_without
+    from vprec.pipeline import find_nbs, stage_needs, run_by_needs, env_without
     nbs = find_nbs(nbs)
     names = [Path(n).name if Path(n).suffix else f"{n}.ipynb" for n in notebooks] if notebooks else \
             [n for n in sidebar_notebooks(nbs) if n != "index.ipynb"]
@@ -344,14 +344,14 @@ def refresh(nbs=None,         # the notebooks folder; None: the project's nbs/
             last = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()[-1:] or [""]   # nbclient colours its traceback
             return f"{p.name}: execution failed, the notebook is left as it was: {type(e).__name__}: {last[0][:300]}"
         if progress: print(f"{p.name}: executed in {s:.0f} s", flush=True)
-    with _env_without("IN_TEST"):
+    with env_without("IN_TEST"):
         results = run_by_needs(paths, needs, execute, workers=workers, stop=False)
     problems += [r for r in results.values() if r]
     problems += [f"{p.name}: not executed, a chapter it reads failed" for p in paths if p.name not in results]
     problems += [q for p in paths if p.exists() for q in notebook_problems(p, figures=bool(FIGURE_PAGES.match(p.name)))]
     try:
         atomic_json(nbs/"results"/"headline.json", headline(nbs.parent/"runs"))
-        with _env_without("IN_TEST"): execute_in_place(nbs/"index.ipynb", timeout=timeout)
+        with env_without("IN_TEST"): execute_in_place(nbs/"index.ipynb", timeout=timeout)
     except Exception as e:
         return problems + [f"front page and README.md not refreshed: {type(e).__name__}: {e}"]
     if not shutil.which("quarto"): return problems + ["README.md not regenerated: quarto is not on PATH (nbdev-readme needs it)"]
@@ -367,7 +367,7 @@ def check(nbs=None,          # the notebooks folder; None: the project's nbs/
           package="vprec"    # the package whose exported names need docments and API entries
          ) -> list[str]:
     "Every docs problem found without executing anything: stale or figure-less stage notebooks, README drift, missing docments, and (when rendered) the site's problems."
-    from vprec.sweep import find_nbs
+    from vprec.pipeline import find_nbs
     nbs = find_nbs(nbs); root = nbs.parent
     pages = [n for n in sidebar_notebooks(nbs) if n != "index.ipynb"]
     out = [q for n in pages if FIGURE_PAGES.match(n) for q in notebook_problems(nbs/n)]
@@ -380,7 +380,7 @@ def check(nbs=None,          # the notebooks folder; None: the project's nbs/
 def render(nbs=None   # the notebooks folder; None: the project's nbs/
           ) -> Path:
     "Render the docs site with nbdev-docs (Quarto must be on PATH) and return its folder."
-    from vprec.sweep import find_nbs
+    from vprec.pipeline import find_nbs
     root = find_nbs(nbs).parent
     if not shutil.which("quarto"):
         raise FileNotFoundError("quarto is not on PATH: install it (https://quarto.org, or `nbdev-install-quarto`), then run `vprec docs` again")

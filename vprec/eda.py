@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import matplotlib.colors as mcolors
 from PIL import Image
 from tqdm.auto import tqdm
-from .catalogue import read_image, atomic_write
+from .catalogue import read_image
+from .runfolder import atomic_write
 
 # %% auto #0
 __all__ = ['LUMA', 'BRAND_COLUMNS', 'FASHION_COLOURS', 'image_stats', 'image_stats_table', 'value_table', 'long_tail',

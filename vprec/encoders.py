@@ -10,7 +10,8 @@ import contextlib, hashlib, importlib, io, json, logging, math, os, re, sys, tim
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from .catalogue import atomic_write, atomic_json, read_image
+from .runfolder import jsonable, sha1
+from .catalogue import read_image
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")  # the libraries' offline switches
 if os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() not in ("0", "false", "no", "off"):
@@ -23,11 +24,11 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['OFFLINE_VARS', 'ENCODERS_VERSION', 'CLIP_DEFAULT', 'CLIP_TEMPLATE', 'CLIP_TEMPLATES', 'CLIP_HUB', 'ENCODER_CLASSES',
-           'ensure_offline', 'resolve_device', 'l2n', 'fingerprint_key', 'read_rgb', 'Encoder', 'stack_batch',
-           'default_workers', 'embed_images', 'PixelEncoder', 'clip_model_name', 'clip_slug', 'file_id',
-           'WeightsUnavailable', 'ClipPreprocess', 'ClipEncoder', 'TimmEncoder', 'normalize_title', 'TfidfTitleEncoder',
-           'parse_encoder_name', 'clip_candidates', 'auto_encoder', 'get_encoder', 'Embeddings', 'EmbeddingCache',
-           'calibrate_dedup', 'encoder_class', 'embed_catalogue', 'load_embeddings', 'load_state', 'load_encoder']
+           'ENCODER_ALIASES', 'ensure_offline', 'resolve_device', 'l2n', 'fingerprint_key', 'read_rgb', 'Encoder',
+           'stack_batch', 'default_workers', 'iter_batches', 'embed_images', 'PixelEncoder', 'clip_model_name',
+           'clip_slug', 'file_id', 'WeightsUnavailable', 'ClipPreprocess', 'ClipEncoder', 'TimmEncoder',
+           'normalize_title', 'TfidfTitleEncoder', 'parse_encoder_name', 'clip_candidates', 'auto_encoder',
+           'get_encoder', 'encoder_class', 'class_path']
 
 # %% ../nbs/02_encoders.ipynb #enc006
 ENCODERS_VERSION = "1"  # bump when an encoder's numbers change for the same weights and images (invalidates caches)
@@ -63,12 +64,10 @@ def l2n(X, # (n, d) array (or (d,))
     n = np.linalg.norm(X, axis=-1, keepdims=True)
     return (X / np.where(n > eps, n, 1.0)).astype(np.float32)
 
-def _sha1(b) -> str: return hashlib.sha1(b if isinstance(b, (bytes, bytearray)) else str(b).encode("utf-8")).hexdigest()
-def _jsonable(d): return json.loads(json.dumps(d, sort_keys=True, default=str))
 def fingerprint_key(fp:dict # an encoder fingerprint
                    ) -> str:
     "A short stable hash of a fingerprint (the cache key of an encoder)."
-    return _sha1(json.dumps(_jsonable(fp), sort_keys=True))[:16]
+    return sha1(json.dumps(jsonable(fp, sort_keys=True), sort_keys=True))[:16]
 
 # %% ../nbs/02_encoders.ipynb #enc009
 def _label(src) -> str:
@@ -165,15 +164,6 @@ def stack_batch(rows:list # preprocessed items (arrays or tensors)
     if isinstance(rows[0], np.ndarray): return np.stack(rows)
     return list(rows)
 
-def _prep(encoder):
-    "The per-image callable of any encoder (its `preprocessor()` when it has one, else `preprocess`)."
-    f = getattr(encoder, "preprocessor", None)
-    return f() if callable(f) else encoder.preprocess
-
-def _batch_size(encoder) -> int:
-    f = getattr(encoder, "default_batch_size", None)
-    return int(f()) if callable(f) else 256
-
 def _collate(rows):
     good = [r for r in rows if r[2] is None]
     return [r[0] for r in good], (stack_batch([r[1] for r in good]) if good else None), [(r[0], r[2]) for r in rows if r[2] is not None]
@@ -192,13 +182,21 @@ def default_workers(encoder, # the encoder that will run
     busy_main = getattr(encoder, "uses_torch", False) and getattr(encoder, "device", "cpu") == "cpu"
     return max(1, min(8, c - 1 if busy_main else c))
 
-def _batches(encoder, items, batch_size, num_workers, progress, names, forward=True):
-    "Yield (indices, output, problems) per batch: output is forward(batch) or the stacked preprocessed batch."
-    items = list(items)
-    dl = _torch().utils.data.DataLoader(_Decode(items, _prep(encoder)), batch_size=batch_size, shuffle=False,
-                                     num_workers=num_workers, collate_fn=_collate,
-                                     prefetch_factor=4 if num_workers else None,
-                                     pin_memory=getattr(encoder, "device", "cpu") == "cuda")
+def iter_batches(encoder, # an `Encoder`
+                 items, # image sources (paths, bytes, PIL images)
+                 batch_size:int, # items per batch
+                 num_workers:int, # DataLoader decoding workers (0: in this process)
+                 progress:bool=False, # tqdm bar
+                 names:list|None=None, # how each item is named in problems (default: its index and path)
+                 forward:bool=True, # run the encoder's `forward` (False: yield the stacked preprocessed batch)
+                ):
+    "Yield (indices, output, problems) per batch: output is `forward(batch)`, or the stacked preprocessed batch."
+    items = list(items); ds = _Decode(items, encoder.preprocessor())
+    if num_workers:   # decoding in worker processes, through torch's DataLoader
+        dl = _torch().utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate,
+                                            prefetch_factor=4, pin_memory=getattr(encoder, "device", "cpu") == "cuda")
+    else:             # in this process: no torch needed (a weight-free or pixel query never imports it)
+        dl = (_collate([ds[i] for i in range(s, min(s + batch_size, len(items)))]) for s in range(0, len(items), batch_size))
     desc = f"{'embed' if forward else 'preprocess'} {encoder.name}"
     with tqdm(total=len(items), desc=desc, unit="img", disable=not progress) as bar:
         for idx, batch, bad in dl:
@@ -224,10 +222,10 @@ def embed_images(encoder, # an Encoder (or anything with its interface)
                 ) -> tuple:
     "Embed images in batches with parallel decoding: (X rows of the good items, ok mask, problems)."
     images = list(images)
-    bs = int(batch_size or _batch_size(encoder))
+    bs = int(batch_size or encoder.default_batch_size())
     nw = default_workers(encoder, len(images), bs) if num_workers is None else num_workers
     ok, out, problems = np.zeros(len(images), bool), [], []
-    for idx, Y, probs in _batches(encoder, images, bs, nw, progress, names):
+    for idx, Y, probs in iter_batches(encoder, images, bs, nw, progress, names):
         problems += probs
         if idx: out.append(Y); ok[idx] = True
     if problems:
@@ -614,7 +612,7 @@ class TfidfTitleEncoder(Encoder):
         fp = {"model": "tfidf-word+char_wb-svd", "weights": None, "preprocessing": f"NFKC lower; words + char_wb "
               f"{self.char_ngrams[0]}-{self.char_ngrams[1]}grams; sublinear tf, smooth idf; svd {self.n_components}",
               "max_features": self.max_features, "seed": self.seed}
-        if self.fitted: fp["state"] = _sha1(json.dumps([self.vocab_w, self.vocab_c]).encode() + self.idf_w.tobytes()
+        if self.fitted: fp["state"] = sha1(json.dumps([self.vocab_w, self.vocab_c]).encode() + self.idf_w.tobytes()
                                             + self.idf_c.tobytes() + self.components.tobytes())[:16]
         return fp
     @property
@@ -715,161 +713,7 @@ def get_encoder(name="auto", # encoder name (see the table) or an encoder object
     if kind == "timm": return TimmEncoder(device=device, **args)
     return ClipEncoder(device=device, **args)
 
-# %% ../nbs/02_encoders.ipynb #enc044
-@dataclass
-class Embeddings:
-    "An embeddings matrix with its product ids and what made it."
-    X: np.ndarray        # (n, dim) float32, L2-normalised rows
-    ids: list            # product ids (str), one per row
-    encoder: str         # slug
-    fingerprint: dict    # the encoder's fingerprint
-    meta: dict = field(default_factory=dict)  # the whole embeddings json
-    def __len__(self): return len(self.ids)
-    @property
-    def dedup_threshold(self) -> float: return float(self.meta.get("dedup_threshold", 0.985))
-
-def _save_npy(path, X):
-    def w(t):
-        with open(t, "wb") as f: np.save(f, X, allow_pickle=False)
-    atomic_write(path, w)
-
-def _save_npz(path, **arrays):
-    def w(t):
-        with open(t, "wb") as f: np.savez(f, **arrays)
-    atomic_write(path, w)
-
-def _save_json(path, obj): atomic_json(path, _jsonable(obj))   # sorted keys, as fingerprints are compared
-
-class EmbeddingCache:
-    "Rows of one encoder fingerprint keyed by content hash, in <dir>/<slug>-<fingerprint hash>.npz (no pickle)."
-    def __init__(self, folder, # the cache folder (created on `save`)
-                 slug:str, # the encoder's slug, the start of the file name
-                 fingerprint:dict, # the encoder's fingerprint: stored rows are reused only when it matches exactly
-                ):
-        self.fp = _jsonable(fingerprint)
-        self.path = Path(folder) / f"{slug}-{fingerprint_key(fingerprint)}.npz"
-        self.rows = {}
-        if self.path.exists():
-            try:
-                z = np.load(self.path, allow_pickle=False)
-                if json.loads(str(z["fingerprint"])) == self.fp:   # never trust a file name alone
-                    self.rows = dict(zip(z["keys"].tolist(), z["X"]))
-            except Exception as e:
-                warnings.warn(f"cache {self.path} is unreadable ({e}); it is ignored and rewritten")
-    def __contains__(self, k): return k in self.rows
-    def __len__(self): return len(self.rows)
-    def get(self, keys, # content keys, all in the cache
-           ): return np.stack([self.rows[k] for k in keys]) if len(keys) else None
-    def put(self, keys, # content keys, one per row
-            X, # rows to store (saved by `save`)
-           ):
-        for k, x in zip(keys, X): self.rows[k] = np.asarray(x)
-    def save(self):
-        if not self.rows: return
-        keys = list(self.rows)
-        _save_npz(self.path, keys=np.array(keys, dtype=str), X=np.stack([self.rows[k] for k in keys]),
-                  fingerprint=np.array(json.dumps(self.fp, sort_keys=True)))
-
-# %% ../nbs/02_encoders.ipynb #enc046
-def _perturb_image(img:Image.Image) -> Image.Image:
-    "A re-uploaded copy: resized to 90% and re-saved as JPEG quality 75."
-    w, h = img.size
-    im = img.resize((max(8, round(w * .9)), max(8, round(h * .9))), Image.LANCZOS)
-    b = io.BytesIO(); im.save(b, format="JPEG", quality=75)
-    return Image.open(io.BytesIO(b.getvalue())).convert("RGB")
-
-def _perturb_text(t:str) -> str:
-    "A re-typed title: lower case, punctuation dropped, the first two words swapped."
-    w = re.sub(r"[^\w\s]", " ", str(t).lower()).split()
-    if len(w) > 1: w[0], w[1] = w[1], w[0]
-    return " ".join(w)
-
-def calibrate_dedup(encoder, # the encoder that made X
-                    X:np.ndarray, # (n, d) rows of the catalogue
-                    keys:list, # content hash per row (byte-identical images share one)
-                    items:list, # the image sources (or titles) per row
-                    n_probe:int=64, # near-duplicate probes (re-encoded perturbed copies)
-                    n_distinct:int=2000, # rows whose nearest distinct neighbour is measured
-                    seed:int=0, # sampling seed
-                   ) -> dict:
-    "Per-encoder near-duplicate cosine: between re-uploaded copies (5th pct) and nearest distinct products (99th pct)."
-    n = len(X); keys = list(keys)
-    default = float(getattr(encoder, "default_dedup", 0.985))
-    if n < 8: return {"dedup_threshold": default, "method": f"default (only {n} products)"}
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(n, min(n, n_distinct), replace=False))
-    S = X[rows] @ X.T
-    karr = np.array(keys, dtype=object)
-    S[karr[rows][:, None] == karr[None, :]] = -np.inf            # self and byte-identical copies are not "distinct"
-    nn = S.max(1); nn = nn[np.isfinite(nn)]
-    groups = pd.Series(range(n)).groupby(pd.Series(keys)).apply(list)
-    same = [g for g in groups if len(g) > 1]
-    ident = [float(X[g[0]] @ X[j]) for g in same for j in g[1:]]
-    probe = np.sort(rng.choice(n, min(n, n_probe), replace=False))
-    try:
-        if encoder.modality == "text": Y = encoder.encode_texts([_perturb_text(items[i]) for i in probe])
-        else: Y = encoder.encode_images([_perturb_image(read_rgb(items[i])) for i in probe])
-    except Exception as e:
-        return {"dedup_threshold": default, "method": f"default (probes failed: {str(e)[:200]})"}
-    dup = (Y * X[probe]).sum(1)
-    q05, q99 = float(np.quantile(dup, .05)), float(np.quantile(nn, .99))
-    t = (q05 + q99) / 2 if q05 > q99 else q99
-    return {"dedup_threshold": round(min(t, 0.9999), 4),
-            "method": "midpoint of near-duplicate q05 and distinct-nearest q99" if q05 > q99 else "distinct-nearest q99 (overlap)",
-            "near_dup_q05": round(q05, 4), "near_dup_median": round(float(np.median(dup)), 4),
-            "distinct_nn_q99": round(q99, 4), "distinct_nn_median": round(float(np.median(nn)), 4),
-            "n_probe": int(len(probe)), "n_distinct": int(len(nn)),
-            "identical_pairs": len(ident), "identical_min_cos": round(min(ident), 4) if ident else None,
-            "perturbation": "resize 90% + JPEG q75" if encoder.modality == "image" else "lower case, no punctuation, first two words swapped"}
-
-# %% ../nbs/02_encoders.ipynb #enc047
-def _catalogue_df(run_dir:Path, # the run folder
-                  modality:str="image", # what will be embedded: "image" (titles are never read) or "text"
-                 ) -> pd.DataFrame:
-    "The columns of run_dir/catalogue.parquet that embedding `modality` needs; ValueError naming the file and the fix when it cannot serve."
-    p = Path(run_dir) / "catalogue.parquet"
-    fix = f"re-run `vprec catalogue SOURCE --out {run_dir}`"
-    if not p.exists():
-        raise FileNotFoundError(f"{p} not found: run `vprec catalogue SOURCE --out {run_dir}` first")
-    import pyarrow.parquet as pq
-    try: have = set(pq.read_schema(p).names)
-    except Exception as e: raise ValueError(f"{p} is not a readable parquet file ({type(e).__name__}: {e}); {fix}") from None
-    need = ["id"] + (["title"] if modality == "text" else ["image_path", "image_bytes"])
-    lacks = [c for c in need if c not in have]
-    if lacks:
-        raise ValueError(f"{p} lacks the column(s) {', '.join(lacks)} that embedding {modality}s needs (it has: "
-                         f"{', '.join(sorted(have)) or 'none'}); {fix}")
-    cols = need + ([] if modality == "text" else ["content_hash"])
-    try: df = pd.read_parquet(p, columns=[c for c in cols if c in have])
-    except Exception as e: raise ValueError(f"{p} is not a readable parquet file ({type(e).__name__}: {e}); {fix}") from None
-    if len(df) == 0:
-        raise ValueError(f"{p} holds no products, so there is nothing to embed; {fix} (its validation report says "
-                         "why products were left out)")
-    for c in cols:
-        if c not in df: df[c] = None
-    missing = df["id"].isna()
-    if missing.any():
-        raise ValueError(f"{p}: {int(missing.sum())} product(s) have no id (rows {', '.join(map(str, np.flatnonzero(missing)[:5]))}); {fix}")
-    df["id"] = df["id"].astype(str)
-    dup = df["id"][df["id"].duplicated()].unique()
-    if len(dup):
-        raise ValueError(f"{p}: product id(s) {', '.join(dup[:5])} appear more than once; {fix}")
-    return df
-
-def _item(row):
-    "The image source of a catalogue row: its path, else its bytes."
-    p, b = row.image_path, row.image_bytes
-    if isinstance(p, str) and p: return p
-    if b is not None and not (isinstance(b, float) and math.isnan(b)): return bytes(b)
-    return None
-
-def _content_key(row, item) -> str:
-    h = row.content_hash
-    if isinstance(h, str) and h: return h
-    if isinstance(item, bytes): return _sha1(item)
-    try: return _sha1(Path(item).read_bytes())
-    except Exception: return f"path:{item}"
-
+# %% ../nbs/02_encoders.ipynb #fe5073f3
 def _weightfree_class():
     from vprec.weightfree import WeightFreeEncoder
     return WeightFreeEncoder
@@ -881,6 +725,7 @@ ENCODER_CLASSES = {   # the classes an embeddings json may name in its `class` f
     "vprec.encoders.TfidfTitleEncoder": lambda: TfidfTitleEncoder,
     "vprec.weightfree.WeightFreeEncoder": _weightfree_class,
 }
+ENCODER_ALIASES = {"clip": clip_slug(*CLIP_DEFAULT), "tfidf": "tfidf-title", "title": "tfidf-title"}  # names readers accept for a slug
 
 def encoder_class(path:str, # the `class` field of an embeddings json, e.g. "vprec.weightfree.WeightFreeEncoder"
                   where:str="", # the file that names it (for the message)
@@ -894,241 +739,10 @@ def encoder_class(path:str, # the `class` field of an embeddings json, e.g. "vpr
                          f"({', '.join(ENCODER_CLASSES)}); nothing was loaded")
     return klass
 
-def _class_path(enc) -> str:
+def class_path(enc, # an encoder
+              ) -> str:
     "module.Class of an encoder, as `ENCODER_CLASSES` names it (also for a class defined in a notebook, module `__main__`)."
     mod, name = type(enc).__module__, type(enc).__qualname__
     if mod == "__main__":
         mod = next((k.rpartition(".")[0] for k in ENCODER_CLASSES if k.rpartition(".")[2] == name), "vprec.encoders")
     return f"{mod}.{name}"
-
-def _versions() -> dict:
-    from importlib.metadata import version
-    out = {"vprec.encoders": ENCODERS_VERSION, "python": sys.version.split()[0]}
-    for k, dist in [("torch", "torch"), ("open_clip", "open_clip_torch"), ("timm", "timm"), ("numpy", "numpy"), ("sklearn", "scikit-learn")]:
-        try: out[k] = version(dist)
-        except Exception: pass
-    return out
-
-def _preprocessed(enc, items, keys, names, folder, batch_size, num_workers, progress):
-    "Preprocessed items of a needs_fit encoder (with a cache under the unfitted fingerprint): (stack rows, ok, problems)."
-    cache = EmbeddingCache(folder, enc.name + "-pre", enc.fingerprint)
-    todo = [i for i in range(len(items)) if keys[i] not in cache]
-    out, ok, problems = {}, np.zeros(len(items), bool), []
-    for i in range(len(items)):
-        if keys[i] in cache: out[i] = cache.rows[keys[i]]; ok[i] = True
-    if todo:
-        bs = int(batch_size or _batch_size(enc))
-        nw = default_workers(enc, len(todo), bs) if num_workers is None else num_workers
-        for idx, B, probs in _batches(enc, [items[i] for i in todo], bs, nw, progress, [names[i] for i in todo], forward=False):
-            problems += probs
-            for j, row in zip(idx, B): out[todo[j]] = row; ok[todo[j]] = True
-        vec = [i for i in todo if ok[i] and isinstance(out[i], np.ndarray) and out[i].ndim == 1 and out[i].size <= 65536]
-        if vec: cache.put([keys[i] for i in vec], [out[i] for i in vec]); cache.save()
-    return [out[i] for i in range(len(items)) if ok[i]], ok, problems
-
-# %% ../nbs/02_encoders.ipynb #enc048
-def embed_catalogue(run_dir, # run folder holding catalogue.parquet
-                    encoder="auto", # encoder name or object (see `get_encoder`)
-                    batch_size:int|None=None, # None: sized to the device
-                    device:str|None=None, # cuda/mps/cpu; None: best available
-                    progress:bool=True, # tqdm bars
-                    num_workers:int|None=None, # decoding workers; None: `default_workers`
-                    cache_dir=None, # where the cache lives; None: run_dir/embeddings/cache
-                    calibrate:bool=True, # calibrate the near-duplicate threshold
-                    set_latest:bool=True, # point embeddings/latest at these embeddings
-                   ) -> Embeddings:
-    "Embed every product of run_dir/catalogue.parquet; write embeddings/<slug>.npy|.json|.state.* and (`set_latest`) `latest`."
-    run_dir = Path(run_dir); out_dir = run_dir / "embeddings"; cat_path = run_dir / "catalogue.parquet"
-    if not cat_path.exists():
-        raise FileNotFoundError(f"{cat_path} not found: run `vprec catalogue SOURCE --out {run_dir}` first")
-    requested = encoder if isinstance(encoder, str) else getattr(encoder, "name", str(encoder))
-    enc = get_encoder(encoder, device=device)
-    df = _catalogue_df(run_dir, "text" if enc.modality == "text" else "image")   # an image encoder never reads titles
-    cache_dir = Path(cache_dir) if cache_dir else out_dir / "cache"
-    ids, n, t0 = df["id"].tolist(), len(df), time.time()
-    names = [f"product {i}" for i in ids]
-    if enc.modality == "text":
-        items = [normalize_title(t) for t in df["title"]]
-        keys = ["title:" + _sha1(t) for t in items]
-    else:
-        items = [_item(r) for r in df.itertuples()]
-        keys = [_content_key(r, it) if it is not None else f"missing:{i}" for r, it, i in zip(df.itertuples(), items, ids)]
-    problems = [{"item": names[i], "problem": "no image_path and no image_bytes"} for i in range(n) if items[i] is None]
-    ok = np.array([it is not None for it in items])
-    X = np.zeros((n, 0), np.float32); pre = None
-    def nothing_embedded():
-        first = f" (first: {problems[0]['item']}: {problems[0]['problem']})" if problems else ""
-        return ValueError(f"none of the {n} products of {cat_path} could be embedded with {enc.name}{first}; nothing was "
-                          f"written; fix or replace the images and re-run `vprec catalogue SOURCE --out {run_dir}`")
-    if enc.needs_fit and not enc.fitted:                         # fit catalogue statistics first
-        fit_on = items
-        if enc.modality != "text":
-            idx = np.flatnonzero(ok)
-            stack, ok_sub, probs = _preprocessed(enc, [items[i] for i in idx], [keys[i] for i in idx], [names[i] for i in idx],
-                                                 cache_dir, batch_size, num_workers, progress)
-            problems += probs; ok[idx[~ok_sub]] = False
-            if not stack: raise nothing_embedded()
-            fit_on = stack_batch(stack); pre = dict(zip(np.flatnonzero(ok), stack))
-        try: enc.fit(fit_on)
-        except ValueError as e:
-            alt = "embed its images instead: `vprec embed {} --encoder weightfree`".format(run_dir) if enc.modality == "text" else \
-                  "give the catalogue more products, or choose another encoder"
-            raise ValueError(f"{enc.name} cannot be fitted on {cat_path}: {e}; {alt}") from None
-    fp = enc.fingerprint
-    cache = EmbeddingCache(cache_dir, enc.name, fp)
-    rows0 = np.flatnonzero(ok)
-    todo = [i for i in rows0 if keys[i] not in cache]
-    if todo:
-        bs = int(batch_size or _batch_size(enc))
-        if enc.modality == "text":
-            new = np.concatenate([enc.encode_texts([items[i] for i in todo[j:j + 4096]]) for j in range(0, len(todo), 4096)])
-            cache.put([keys[i] for i in todo], new)
-        elif pre is not None:
-            for j in range(0, len(todo), bs):
-                part = todo[j:j + bs]
-                cache.put([keys[i] for i in part], np.asarray(enc.forward(stack_batch([pre[i] for i in part])), np.float32))
-        else:
-            Xn, okn, probs = embed_images(enc, [items[i] for i in todo], batch_size=bs, num_workers=num_workers,
-                                          progress=progress, names=[names[i] for i in todo])
-            problems += probs
-            good = [i for i, g in zip(todo, okn) if g]
-            for i, g in zip(todo, okn): ok[i] = ok[i] and bool(g)
-            cache.put([keys[i] for i in good], Xn)
-        cache.save()
-    rows = np.flatnonzero(ok)
-    if not len(rows): raise nothing_embedded()
-    X = l2n(cache.get([keys[i] for i in rows])) if len(rows) else np.zeros((0, enc.dim), np.float32)
-    kept = [ids[i] for i in rows]
-    secs = time.time() - t0
-    cal = calibrate_dedup(enc, X, [keys[i] for i in rows], [items[i] for i in rows]) if calibrate else \
-        {"dedup_threshold": float(getattr(enc, "default_dedup", 0.985)), "method": "default (calibration off)"}
-    state_files = []
-    st = enc.state() if callable(getattr(enc, "state", None)) else {}
-    if st:                                                    # fitted statistics (or a config) to rebuild the encoder
-        arrays = {k: np.asarray(v) for k, v in st.items() if isinstance(v, np.ndarray)}
-        _save_npz(out_dir / f"{enc.name}.state.npz", **arrays)
-        _save_json(out_dir / f"{enc.name}.state.json", {k: v for k, v in st.items() if k not in arrays})
-        state_files = [f"{enc.name}.state.npz", f"{enc.name}.state.json"]
-    meta = {"encoder": enc.name, "fingerprint": fp, "ids_hash": _sha1("\n".join(kept)), "n": len(kept), "dim": int(X.shape[1]),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "requested": requested, "choice": getattr(enc, "choice", {"requested": requested, "chosen": enc.name}),
-            "spec": getattr(enc, "spec", {"name": enc.name, "kwargs": {}}), "class": _class_path(enc), "modality": enc.modality,
-            "supports_text": bool(enc.supports_text), "state": state_files,
-            "dedup_threshold": cal["dedup_threshold"], "dedup_calibration": cal,
-            "problems": problems, "n_catalogue": n, "cache": {"reused": int(len(rows0) - len(todo)),
-                                                             "computed": int(sum(1 for i in todo if ok[i]))},
-            "seconds": round(secs, 2), "items_per_s": round(len(todo) / secs, 1) if todo and secs > 0 else None,
-            "device": getattr(enc, "device", "cpu"), "batch_size": batch_size or _batch_size(enc),
-            "versions": _versions(), "ids": kept}
-    _save_npy(out_dir / f"{enc.name}.npy", X)
-    _save_json(out_dir / f"{enc.name}.json", meta)
-    if set_latest: atomic_write(out_dir / "latest", lambda t: Path(t).write_text(enc.name + "\n"))
-    if problems:
-        print(f"{len(problems)} of {n} products could not be embedded and were left out "
-              f"(first: {problems[0]['item']}: {problems[0]['problem']}); see embeddings/{enc.name}.json 'problems'")
-    if progress:
-        print(f"embedded {len(kept)} products with {enc.name} (dim {X.shape[1]}): {meta['cache']['computed']} computed, "
-              f"{meta['cache']['reused']} from the cache, dedup threshold {cal['dedup_threshold']} [{cal['method']}]")
-    return Embeddings(X, kept, enc.name, _jsonable(fp), _jsonable(meta))
-
-# %% ../nbs/02_encoders.ipynb #enc049
-def _slug_of(run_dir:Path, encoder) -> str:
-    "The slug to read: `encoder` (a name, slug or encoder object) or embeddings/latest."
-    d = Path(run_dir) / "embeddings"
-    if encoder is None:
-        if not (d / "latest").exists():
-            raise FileNotFoundError(f"no embeddings in {run_dir}: run `vprec embed {run_dir}` first")
-        slug = (d / "latest").read_text(encoding="utf-8", errors="replace").strip()
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", slug) or ".." in slug or not (d / f"{slug}.json").exists():
-            raise FileNotFoundError(f"{d / 'latest'} names {slug[:80]!r}, which is not an encoder with embeddings in {d}; "
-                                    f"re-run `vprec embed {run_dir}` (or pass --encoder SLUG)")
-        return slug
-    if not isinstance(encoder, str): return encoder.name
-    if (d / f"{encoder}.json").exists(): return encoder
-    if encoder.lower() in ("auto", "latest"): return _slug_of(run_dir, None)
-    alias = {"clip": clip_slug(*CLIP_DEFAULT), "tfidf": "tfidf-title"}.get(encoder.lower(), encoder)
-    if alias and (d / f"{alias}.json").exists(): return alias
-    have = sorted(p.stem for p in d.glob("*.json") if not p.name.endswith(".state.json")) if d.exists() else []
-    raise FileNotFoundError(f"no embeddings for encoder {encoder!r} in {d} (have: {', '.join(have) or 'none'}); "
-                            f"run `vprec embed {run_dir} --encoder {encoder}`")
-
-def _unreadable(path, run_dir, slug, why) -> ValueError:
-    "The error for a damaged embeddings file: its path, what is wrong, and the command that rewrites it."
-    return ValueError(f"{path} is unreadable ({why}); re-run `vprec embed {run_dir} --encoder {slug}`")
-
-def _read_meta(run_dir, slug:str) -> dict:
-    "embeddings/<slug>.json, checked for the fields readers use; ValueError naming the file otherwise."
-    p = Path(run_dir) / "embeddings" / f"{slug}.json"
-    try: meta = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError: raise
-    except Exception as e: raise _unreadable(p, run_dir, slug, f"{type(e).__name__}: {e}") from None
-    if not isinstance(meta, dict): raise _unreadable(p, run_dir, slug, f"a JSON {type(meta).__name__}, not an object")
-    lacks = [k for k in ("ids", "dim", "ids_hash", "fingerprint") if k not in meta]
-    if lacks: raise _unreadable(p, run_dir, slug, f"no {', '.join(lacks)} field")
-    if not isinstance(meta["ids"], list) or not isinstance(meta["dim"], int):
-        raise _unreadable(p, run_dir, slug, "'ids' must be a list and 'dim' an integer")
-    return meta
-
-def load_embeddings(run_dir, # run folder
-                    encoder=None, # slug/name; None: embeddings/latest
-                   ) -> Embeddings:
-    "The embeddings an `embed` run wrote, checked against their json; ValueError naming a damaged file and the fix."
-    d = Path(run_dir) / "embeddings"; slug = _slug_of(run_dir, encoder)
-    meta = _read_meta(run_dir, slug)
-    p = d / f"{slug}.npy"
-    if not p.exists(): raise FileNotFoundError(f"{p} is missing (its json is there); re-run `vprec embed {run_dir} --encoder {slug}`")
-    try: X = np.load(p, allow_pickle=False)
-    except Exception as e: raise _unreadable(p, run_dir, slug, f"{type(e).__name__}: {e}") from None
-    if not isinstance(X, np.ndarray) or X.ndim != 2 or not np.issubdtype(X.dtype, np.floating):
-        raise _unreadable(p, run_dir, slug, f"expected a 2-d float array, found {getattr(X, 'shape', '?')} {getattr(X, 'dtype', type(X).__name__)}")
-    ids = [str(i) for i in meta["ids"]]
-    if X.shape != (len(ids), meta["dim"]) or _sha1("\n".join(ids)) != meta["ids_hash"]:
-        raise ValueError(f"{d / slug}.npy does not match its json ({X.shape} vs {len(ids)} ids, dim {meta['dim']}); "
-                         f"re-run `vprec embed {run_dir} --encoder {slug}`")
-    if not np.isfinite(X).all():
-        bad = np.flatnonzero(~np.isfinite(X).all(1))
-        raise _unreadable(p, run_dir, slug, f"{len(bad)} row(s) hold NaN or infinite values, e.g. product {ids[bad[0]]}")
-    return Embeddings(X.astype(np.float32, copy=False), ids, slug, meta["fingerprint"], meta)
-
-def load_state(run_dir, # run folder
-               slug:str, # embeddings slug
-              ) -> dict:
-    "A fitted encoder's state from embeddings/<slug>.state.json + .state.npz; ValueError naming a damaged file."
-    d = Path(run_dir) / "embeddings"; st = {}
-    pj, pz = d / f"{slug}.state.json", d / f"{slug}.state.npz"
-    try:
-        if pj.exists(): st = json.loads(pj.read_text(encoding="utf-8"))
-        if not isinstance(st, dict): raise ValueError(f"a JSON {type(st).__name__}, not an object")
-    except Exception as e: raise _unreadable(pj, run_dir, slug, f"{type(e).__name__}: {e}") from None
-    try:
-        if pz.exists():
-            with np.load(pz, allow_pickle=False) as z: st.update({k: z[k] for k in z.files})
-    except Exception as e: raise _unreadable(pz, run_dir, slug, f"{type(e).__name__}: {e}") from None
-    return st
-
-def load_encoder(run_dir, # run folder
-                 encoder=None, # slug/name; None: embeddings/latest
-                 device:str|None=None, # device for torch encoders
-                ):
-    "The encoder that made a run's embeddings, ready to embed a query (fitted state restored, fingerprint checked)."
-    slug = _slug_of(run_dir, encoder)
-    meta = _read_meta(run_dir, slug)
-    where = Path(run_dir) / "embeddings" / f"{slug}.json"
-    if meta.get("state"):
-        klass = encoder_class(meta.get("class"), where)
-        try: enc = klass.from_state(load_state(run_dir, slug))
-        except ValueError: raise
-        except Exception as e:
-            raise _unreadable(Path(run_dir) / "embeddings" / f"{slug}.state.*", run_dir, slug,
-                              f"its state does not rebuild a {klass.__name__}: {type(e).__name__}: {e}") from None
-    else:
-        spec = meta.get("spec")
-        if not (isinstance(spec, dict) and isinstance(spec.get("name"), str) and isinstance(spec.get("kwargs", {}), dict)):
-            raise _unreadable(where, run_dir, slug, "no 'spec' with an encoder name")
-        enc = get_encoder(spec["name"], device=device, **spec.get("kwargs", {}))
-    now, then = _jsonable(enc.fingerprint), meta["fingerprint"]
-    if now != then:
-        diff = sorted(k for k in set(now) | set(then) if now.get(k) != then.get(k)) if isinstance(then, dict) else ["fingerprint"]
-        raise ValueError(f"the encoder loaded now differs from the one that made {slug} in {diff}; re-run "
-                         f"`vprec embed {run_dir} --encoder {slug}` or restore the original weights")
-    return enc

@@ -8,7 +8,8 @@ Docs: https://vprec.github.io/vprec/evaluate.html.md"""
 from __future__ import annotations
 import json, math, os, time, hashlib, re, io, warnings
 from pathlib import Path
-from .catalogue import atomic_json, read_image
+from .runfolder import atomic_json
+from .catalogue import Catalogue, catalogue_groups, read_image
 from collections import Counter
 from dataclasses import dataclass
 
@@ -18,13 +19,12 @@ import pandas as pd
 # %% auto #0
 __all__ = ['LABEL_HIERARCHY', 'pad_results', 'precision_at_k', 'macro_precision_at_k', 'consistency_at_k', 'colour_match_at_k',
            'ild_at_k', 'spread_at_k', 'random_precision', 'random_macro_precision', 'random_spread', 'random_ild',
-           'random_baseline', 'bootstrap_ci', 'macro_bootstrap_ci', 'image_fingerprint', 'near_duplicate_pairs',
-           'image_groups', 'catalogue_groups', 'group_split', 'random_gallery_pmf', 'random_gallery_rounds',
-           'RandomGallery', 'Eye', 'simulate_shopper', 'summarize_rounds', 'top_rows', 'parent_label', 'score_results',
-           'baseline_metrics', 'evaluate_vectors', 'hybrid_vectors', 'one_hot', 'label_words', 'mask_label_words',
-           'title_leak', 'pca_curve', 'HeldOut', 'refit_vectors', 'held_out', 'evaluate_run', 'without_timings',
-           'format_metrics', 'session_factory', 'recommender_from_vectors', 'split_run', 'run_vectors',
-           'compare_encoders', 'mmr_curve', 'ensure_encoders']
+           'random_baseline', 'bootstrap_ci', 'macro_bootstrap_ci', 'group_split', 'random_gallery_pmf',
+           'random_gallery_rounds', 'RandomGallery', 'Eye', 'simulate_shopper', 'summarize_rounds', 'top_rows',
+           'parent_label', 'score_results', 'baseline_metrics', 'evaluate_vectors', 'hybrid_vectors', 'one_hot',
+           'label_words', 'mask_label_words', 'title_leak', 'pca_curve', 'HeldOut', 'refit_vectors', 'held_out',
+           'evaluate_run', 'without_timings', 'format_metrics', 'session_factory', 'recommender_from_vectors',
+           'split_run', 'run_vectors', 'compare_encoders', 'mmr_curve']
 
 # %% ../nbs/06_evaluate.ipynb #fa8240db
 def pad_results(results, # one list of result labels (or ids) per query
@@ -233,74 +233,6 @@ def macro_bootstrap_ci(values, # per-query values
     a = (1 - level) / 2
     lo, hi = np.quantile(boots, [a, 1 - a])
     return (float(lo), float(hi))
-
-# %% ../nbs/06_evaluate.ipynb #c420cd3b
-def image_fingerprint(src, # image path, bytes or PIL image
-                     ) -> tuple:
-    "(dHash as 32 bytes, 16x16 RGB thumbnail as uint8 768-vector) of one image, for near-duplicate detection."
-    from PIL import Image
-    img = read_image(src)   # the catalogue's one decoder: paths, bytes, PIL images, HF dicts
-    g = np.asarray(img.convert("L").resize((17, 16), Image.BILINEAR), dtype=np.int16)
-    dh = np.packbits((g[:, 1:] > g[:, :-1]).ravel())
-    tiny = np.asarray(img.resize((16, 16), Image.BILINEAR), dtype=np.uint8).ravel()
-    return dh, tiny
-
-def near_duplicate_pairs(dhashes:np.ndarray, # (n, 32) uint8 packed dHashes
-                         tinies:np.ndarray, # (n, 768) uint8 colour thumbnails
-                         max_distance:int=4, # largest dHash Hamming distance (of 256 bits)
-                         max_colour_diff:float=1.5, # largest mean absolute thumbnail difference (0-255)
-                         chunk:int=1024, # rows per block
-                        ) -> np.ndarray:
-    "Pairs (i, j), i < j, of near-identical images: close dHash and nearly equal colour thumbnails."
-    bits = np.unpackbits(np.asarray(dhashes, dtype=np.uint8), axis=1).astype(np.float32)
-    ones = bits.sum(1); T = np.asarray(tinies, dtype=np.float32); out = []
-    for s in range(0, len(bits), chunk):
-        D = ones[s:s+chunk, None] + ones[None, :] - 2 * bits[s:s+chunk] @ bits.T
-        i, j = np.nonzero(D <= max_distance); i = i + s
-        keep = i < j; i, j = i[keep], j[keep]
-        if len(i):
-            diff = np.abs(T[i] - T[j]).mean(1)
-            out.append(np.stack([i[diff <= max_colour_diff], j[diff <= max_colour_diff]], 1))
-    return np.concatenate(out) if out else np.zeros((0, 2), dtype=int)
-
-def image_groups(n:int, # number of products
-                     hashes=None, # content hash per product (equal hash = same group)
-                     pairs=None, # extra (i, j) pairs that belong together (near-duplicates)
-                    ) -> np.ndarray:
-    "Group number per product (union-find over equal hashes and the given pairs); singletons get their own group."
-    parent = np.arange(n)
-    def find(a):
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]; a = parent[a]
-        return a
-    def union(a, b):
-        ra, rb = find(a), find(b)
-        if ra != rb: parent[max(ra, rb)] = min(ra, rb)
-    if hashes is not None:
-        first = {}
-        for i, h in enumerate(hashes):
-            if h is None or (isinstance(h, float) and math.isnan(h)): continue
-            if h in first: union(first[h], i)
-            else: first[h] = i
-    for i, j in (pairs if pairs is not None else []): union(int(i), int(j))
-    roots = np.array([find(i) for i in range(n)])
-    return pd.factorize(roots)[0]
-
-def catalogue_groups(cat, # a `vprec.catalogue.Catalogue`
-                     near:bool=True, # also join near-identical images (fingerprints of the thumbnails)
-                     max_distance:int=4, # see `near_duplicate_pairs`
-                     max_colour_diff:float=1.5, # see `near_duplicate_pairs`
-                    ) -> np.ndarray:
-    "Group number per product of a catalogue: byte-identical (content_hash) and near-identical photos share one."
-    df = cat.df
-    hashes = df["content_hash"].tolist() if "content_hash" in df else None
-    pairs = None
-    if near:
-        srcs = [t if isinstance(t, (bytes, bytearray)) else cat.image(i) for i, t in
-                enumerate(df["thumbnail"] if "thumbnail" in df else [None] * len(df))]
-        fps = [image_fingerprint(s) for s in srcs]
-        pairs = near_duplicate_pairs(np.stack([f[0] for f in fps]), np.stack([f[1] for f in fps]), max_distance, max_colour_diff)
-    return image_groups(len(df), hashes, pairs)
 
 # %% ../nbs/06_evaluate.ipynb #95d436d6
 def group_split(labels, # label per product (None/NaN: never a query)
@@ -685,8 +617,8 @@ class HeldOut:
 def _preprocess_all(enc, items, keys, names, cache_dir, progress=False):
     "Preprocessed rows of every item (through the encoders' cache when it is there), plus the ok mask."
     try:
-        from vprec.encoders import _preprocessed
-        rows, ok, problems = _preprocessed(enc, items, keys, names, cache_dir, None, 0, progress)
+        from vprec.embed import preprocessed_items
+        rows, ok, problems = preprocessed_items(enc, items, keys, names, cache_dir, None, 0, progress)
     except ImportError:
         rows, ok = [], np.zeros(len(items), bool)
         for i, it in enumerate(items):
@@ -702,7 +634,8 @@ def refit_vectors(run_dir, # the run folder (for the preprocessing cache)
                   progress:bool=False, # progress bars
                  ) -> np.ndarray:
     "Vectors of every row of `df` from a fresh copy of the run's encoder fitted on the `fit_pos` rows only."
-    from vprec.encoders import get_encoder, load_encoder, stack_batch, l2n
+    from vprec.encoders import get_encoder, stack_batch, l2n
+    from vprec.embed import load_encoder
     spec = meta.get("spec") or {"name": meta["encoder"], "kwargs": {}}
     fresh = get_encoder(spec["name"], **spec.get("kwargs", {}))   # unfitted: its fingerprint keys the preprocessing cache
     try: enc = load_encoder(run_dir, meta["encoder"])               # the run's own configuration; `fit` replaces its state
@@ -738,8 +671,7 @@ def _groups_cached(run_dir, cat):
 
 def _eval_catalogue(run_dir, label=None):
     "(catalogue, label column) of a run folder; refused, naming the file and the fix, when a column it needs is missing."
-    from vprec.recommend import _run_catalogue
-    cat = _run_catalogue(run_dir, ("id", ("thumbnail", "image_path", "image_bytes")))
+    cat = Catalogue.load(run_dir, need=("id", ("thumbnail", "image_path", "image_bytes")))
     label = label or cat.meta.get("label")
     if label not in cat.df:
         raise KeyError(f"label column {label!r} is not in {Path(run_dir) / 'catalogue.parquet'} (columns: "
@@ -757,7 +689,8 @@ def held_out(run_dir, # a run folder with catalogue.parquet and embeddings/
             ) -> HeldOut:
     "Index part and held-out queries of a run, with encoders fitted on the index part only."
     from vprec.catalogue import load_catalogue
-    from vprec.encoders import load_embeddings, load_encoder, embed_images
+    from vprec.embed import load_embeddings, load_encoder
+    from vprec.encoders import embed_images
     run_dir = Path(run_dir)
     cat, label = _eval_catalogue(run_dir, label)
     emb = load_embeddings(run_dir, encoder)
@@ -863,7 +796,7 @@ def recommender_from_vectors(X:np.ndarray, # (n, d) unit vectors
                              kind:str="exact", # index kind
                             ):
     "A `Recommender` over given vectors and rows (a part of a catalogue, a synthetic one)."
-    from vprec.encoders import Embeddings
+    from vprec.runfolder import Embeddings
     from vprec.recommend import Recommender
     from vprec.index import VectorIndex
     ids = df["id"].astype(str).tolist()
@@ -890,7 +823,7 @@ def run_vectors(run_dir, # a run folder
                 texts=None, # titles replacing df.title for a text encoder (masked titles)
                ) -> np.ndarray:
     "Vectors of every catalogue row from the run's embeddings, refitted on the index part when the encoder fits anything."
-    from vprec.encoders import load_embeddings
+    from vprec.embed import load_embeddings
     emb = load_embeddings(run_dir, encoder)
     if emb.meta.get("state") or texts is not None: return refit_vectors(run_dir, emb.meta, df, ix, texts=texts)
     pos = {i: p for p, i in enumerate(emb.ids)}
@@ -979,28 +912,3 @@ def _mmr_curve(recommender, X_query, query_df, label, lambdas, k, n_boot, seed, 
         row = {"lambda": lam, f"precision@{k}": p.mean(), "p_lo": plo, "p_hi": phi, f"ild@{k}": np.nanmean(d), "ild_lo": dlo, "ild_hi": dhi}
         rows.append(row)
     return pd.DataFrame(rows)
-
-# %% ../nbs/06_evaluate.ipynb #f3f02518
-def ensure_encoders(run_dir, # run folder
-                    encoders, # encoder names to have embeddings for ("auto" resolves as `embed` does)
-                    source=None, # catalogue source, when the run folder has no catalogue yet
-                    seed:int=0, # seed of the catalogue stage
-                    sample_size:int=None, # balanced sample size of the catalogue stage
-                    progress:bool=False, # progress bars
-                   ) -> list:
-    "Slugs of the embeddings of `encoders` in a run folder, embedding the missing ones; embeddings/latest is left as it was."
-    from vprec.encoders import embed_catalogue, load_embeddings
-    run_dir = Path(run_dir)
-    if not (run_dir / "catalogue.parquet").exists():
-        if source is None: raise FileNotFoundError(f"{run_dir} has no catalogue.parquet; run `vprec catalogue SOURCE --out {run_dir}`")
-        from vprec.catalogue import catalogue_stage
-        catalogue_stage(source, run_dir, sample_size=sample_size, seed=seed, progress=progress)
-    slugs = []
-    for e in encoders:
-        if e == "auto":
-            from vprec.encoders import auto_encoder
-            e = auto_encoder(verbose=False)
-        try: slugs.append(load_embeddings(run_dir, e if isinstance(e, str) else e.name).encoder)
-        except (FileNotFoundError, ValueError):
-            slugs.append(embed_catalogue(run_dir, e, progress=progress, set_latest=False).encoder)
-    return list(dict.fromkeys(slugs))

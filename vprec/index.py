@@ -9,16 +9,15 @@ from __future__ import annotations
 import hashlib, json, os, time
 from datetime import datetime, timezone
 from pathlib import Path
-from .catalogue import atomic_write, atomic_json
+from .runfolder import RunFolder, atomic_write, atomic_json, embeddings_fingerprint, ids_hash
 
 import numpy as np
 import pandas as pd
 import faiss
 
 # %% auto #0
-__all__ = ['KINDS', 'HNSW_DEFAULTS', 'unit_rows', 'clustered_vectors', 'exact_search', 'ivfpq_params', 'ids_hash',
-           'embeddings_fingerprint', 'VectorIndex', 'index_path', 'index_run', 'saved_indexes', 'load_index',
-           'numpy_search', 'index_agreement', 'ensure_embeddings']
+__all__ = ['KINDS', 'HNSW_DEFAULTS', 'unit_rows', 'clustered_vectors', 'exact_search', 'ivfpq_params', 'VectorIndex',
+           'index_path', 'index_run', 'saved_indexes', 'load_index', 'numpy_search', 'index_agreement']
 
 # %% ../nbs/04_vector_index.ipynb #dbc73b03
 def unit_rows(X  # array (n, d) or (d,)
@@ -101,30 +100,6 @@ def ivfpq_params(n:int,            # number of training vectors
     if train_size is None: train_size = int(min(n, max(64 * nlist, 39 * 2 ** nbits)))
     return dict(nlist=int(nlist), m=int(m), nbits=int(nbits), nprobe=int(nprobe), refine=refine, k_factor=int(k_factor),
                 train_size=int(min(n, train_size)))
-
-# %% ../nbs/04_vector_index.ipynb #e1bed3e5
-def _sha1(b: bytes) -> str: return hashlib.sha1(b).hexdigest()
-
-def ids_hash(ids, # product ids in index order
-            ) -> str:
-    "sha1 of the ids joined by newlines (order matters)."
-    return _sha1("\n".join(map(str, ids)).encode())
-
-def embeddings_fingerprint(emb=None,        # an `Embeddings` (X, ids, encoder, fingerprint) or None
-                           X=None,          # or: the vectors ...
-                           ids=None,        # ... and their ids
-                           encoder:str|None=None, # ... and the encoder slug
-                           encoder_fingerprint:dict|None=None # ... and its fingerprint
-                          ) -> dict:
-    "A small JSON-able dict that changes whenever the vectors, their ids or the encoder change."
-    if emb is not None:
-        X, ids = emb.X, emb.ids
-        encoder, encoder_fingerprint = getattr(emb, "encoder", None), getattr(emb, "fingerprint", None)
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    return {"encoder": encoder,
-            "encoder_fingerprint": _sha1(json.dumps(encoder_fingerprint or {}, sort_keys=True, default=str).encode())[:16],
-            "n": int(X.shape[0]), "dim": int(X.shape[1]),
-            "ids_hash": ids_hash(ids)[:16], "vectors_hash": _sha1(X.tobytes())[:16]}
 
 # %% ../nbs/04_vector_index.ipynb #d2a0b444
 KINDS = ("exact", "flat", "hnsw", "ivfpq")
@@ -326,7 +301,7 @@ def index_path(run_dir,     # a run folder
     return Path(run_dir) / "index" / f"{encoder}-{kind}"
 
 def _load_embeddings(run_dir, encoder=None):
-    from vprec.encoders import load_embeddings
+    from vprec.embed import load_embeddings
     return load_embeddings(run_dir, encoder)
 
 def index_run(run_dir,               # a run folder with embeddings
@@ -421,36 +396,3 @@ def index_agreement(X:np.ndarray,          # unit vectors (n, d)
         if progress: print(rows[-1])
         del idx
     return pd.DataFrame(rows)
-
-# %% ../nbs/04_vector_index.ipynb #ea2d1c69
-def ensure_embeddings(run_dir,          # run folder
-                      source=None,      # catalogue source used when the run folder has no catalogue
-                      encoder:str|None="auto", # embeddings slug; "auto"/None: the run's latest, else embed with "auto"
-                      seed:int=0        # seed for the catalogue stage
-                     ):
-    "Load a run's embeddings, creating the catalogue and the embeddings through their stages when missing."
-    from vprec.encoders import load_embeddings, load_encoder, embed_catalogue
-    run_dir = Path(run_dir)
-    if not (run_dir / "catalogue.parquet").exists():
-        if source is None: raise FileNotFoundError(f"{run_dir} has no catalogue.parquet; run `vprec catalogue SOURCE --out {run_dir}`")
-        from vprec.catalogue import catalogue_stage
-        catalogue_stage(source, run_dir, seed=seed)
-    if encoder not in (None, "auto"):
-        try: return load_embeddings(run_dir, encoder)
-        except (FileNotFoundError, KeyError, ValueError): return embed_catalogue(run_dir, encoder=encoder, progress=False)
-    # "auto": the run's latest image embeddings (latest may be the title text encoder), else embed with "auto"
-    d = run_dir / "embeddings"
-    latest = (d / "latest").read_text().strip() if (d / "latest").exists() else None
-    slugs = sorted((p.stem for p in d.glob("*.json") if not p.name.endswith(".state.json")), key=lambda s: (s != latest, s)) if d.exists() else []
-    for slug in slugs:
-        try: meta = json.loads((d / f"{slug}.json").read_text())
-        except (OSError, ValueError): continue
-        if meta.get("modality", "image") != "image" or slug == "pixels": continue
-        if meta.get("state"):   # a fitted encoder: embeddings made by an older version of it are made again
-            try: load_encoder(run_dir, slug)
-            except ValueError: return embed_catalogue(run_dir, encoder=slug, progress=False)
-        return load_embeddings(run_dir, slug)
-    if "pixels" in slugs:   # the raw-pixel baseline only when "auto" would choose it again
-        from vprec.encoders import auto_encoder
-        if auto_encoder(verbose=False).name == "pixels": return load_embeddings(run_dir, "pixels")
-    return embed_catalogue(run_dir, encoder="auto", progress=False)

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .catalogue import atomic_json
-from .index import VectorIndex, unit_rows, embeddings_fingerprint, load_index, index_path, saved_indexes
+from fastcore.basics import patch
+from .runfolder import RunFolder
+from .index import VectorIndex, unit_rows
 
 # %% auto #0
 __all__ = ['EXPLAIN', 'BYTES_COLS', 'DEFAULT_DEDUP', 'WEIGHT_KEYS', 'filter_mask', 'rerank', 'fit_title_encoder',
            'label_cooccurrence', 'category_similarity', 'Recommendations', 'results_grid', 'UnknownProduct',
-           'dedup_threshold', 'Recommender', 'recommend', 'Session', 'from_run', 'run_encoders', 'add_products']
+           'dedup_threshold', 'Recommender', 'recommend', 'Session']
 
 # %% ../nbs/05_recommend.ipynb #d2506990
 def _as_text(s:pd.Series) -> np.ndarray:
@@ -675,106 +676,23 @@ class Session:
         return self._next()
 
 # %% ../nbs/05_recommend.ipynb #d2bac230
-def _run_catalogue(run_dir, need=("id",)):
-    "The catalogue of a run folder, refused with the file and the fix when it lacks a column that is needed (a tuple: any of them)."
-    from vprec.catalogue import Catalogue
-    cat = Catalogue.load(run_dir)
-    has = lambda c: c in cat.df if isinstance(c, str) else any(x in cat.df for x in c)
-    missing = [c if isinstance(c, str) else " or ".join(c) for c in need if not has(c)]
-    if missing:
-        p = Path(run_dir); p = p / "catalogue.parquet" if p.suffix != ".parquet" else p
-        raise ValueError(f"{p} has no {', '.join(missing)} column{'s' if len(missing) > 1 else ''} (its columns: "
-                         f"{', '.join(map(str, cat.df.columns))}); re-run `vprec catalogue SOURCE --out {p.parent}` to write it again")
-    return cat
-
-@classmethod
-def from_run(cls, run_dir,             # a run folder with catalogue.parquet and embeddings
+@patch(cls_method=True)
+def from_run(cls:Recommender, run, # a run folder (path or `RunFolder`) with a catalogue and embeddings
              encoder:str|None=None,    # embeddings slug (default: embeddings/latest)
              kind:str|None=None,       # index kind (default: the last one built; none built: exact search)
              label:str|None=None,      # column behind the category signal (default: the catalogue's label)
              dedup:float|None=None     # default near-duplicate threshold (default: the encoder's calibrated one)
             ) -> Recommender:
-    "A recommender over the catalogue, embeddings and index of a run folder."
-    from vprec.encoders import load_embeddings, load_encoder
-    run_dir = Path(run_dir)
-    cat = _run_catalogue(run_dir)
-    emb = load_embeddings(run_dir, encoder)
-    try: index = load_index(run_dir, emb.encoder, kind, embeddings=emb)
-    except FileNotFoundError:
-        if kind is not None: raise
-        index = None
-    text_emb = text_enc = None
-    if emb.encoder == "tfidf-title": text_emb = emb
-    elif (run_dir / "embeddings" / "tfidf-title.json").exists(): text_emb = load_embeddings(run_dir, "tfidf-title")
-    if text_emb is not None: text_enc = lambda: load_encoder(run_dir, "tfidf-title")
-    return cls(cat, emb, index=index, encoder=lambda: load_encoder(run_dir, emb.encoder), text_embeddings=text_emb,
-               text_encoder=text_enc, label=label, dedup=dedup)
-
-Recommender.from_run = from_run
-
-# %% ../nbs/05_recommend.ipynb #e46a20f5
-def _write_embeddings(run_dir, slug, X, meta):
-    "Write embeddings/<slug>.npy and .json atomically (npy first: a reader checks the pair against each other)."
-    from vprec.encoders import _save_npy
-    d = Path(run_dir) / "embeddings"
-    _save_npy(d / f"{slug}.npy", np.ascontiguousarray(X, np.float32)); atomic_json(d / f"{slug}.json", meta)
-
-def run_encoders(run_dir, # a run folder
-                ) -> list:
-    "Slugs of the embeddings saved in a run folder."
-    d = Path(run_dir) / "embeddings"
-    return sorted(p.stem for p in d.glob("*.json") if not p.name.endswith(".state.json")) if d.exists() else []
-
-def add_products(run_dir,               # a built run folder (catalogue, embeddings, optionally indexes)
-                 source,                # new products: anything `load_catalogue` reads (folder, CSV, parquet, HF dataset)
-                 encoder:str|None=None, # only these embeddings (default: every embeddings of the run)
-                 progress:bool=False    # progress bars
-                ) -> dict:
-    "Validate new products, append them to the catalogue, embed only them and add them to the saved indexes."
-    import hashlib
-    from vprec.catalogue import Catalogue, load_catalogue
-    from vprec.encoders import load_embeddings, load_encoder, embed_images, normalize_title
-    run_dir = Path(run_dir)
-    cat = _run_catalogue(run_dir, ("id", "content_hash"))
-    slugs = [encoder] if encoder else run_encoders(run_dir)
-    if not slugs: raise FileNotFoundError(f"no embeddings in {run_dir}: run `vprec embed {run_dir}` before adding products")
-    embs = {s: load_embeddings(run_dir, s) for s in slugs}
-    new = load_catalogue(source, label=cat.meta.get("label"), progress=progress)
-    skipped = [{"id": str(r.get("id")), "problem": r.get("problem"), "action": r.get("action")}
-               for r in new.validation.to_dict("records")]
-    have = set(cat.ids)
-    dup = [i for i in new.ids if i in have]
-    skipped += [{"id": i, "problem": "id already in the catalogue", "action": "left out"} for i in dup]
-    fresh = new.subset([i for i in new.ids if i not in have])
-    ok = np.ones(len(fresh), bool); vecs = {}
-    for slug, emb in embs.items():
-        enc = load_encoder(run_dir, slug)
-        if not len(fresh): vecs[slug] = np.zeros((0, emb.X.shape[1]), np.float32); continue
-        if getattr(enc, "modality", "image") == "text":
-            V = np.asarray(_quiet(enc.encode_texts, [normalize_title(t) for t in (fresh.df["title"] if "title" in fresh.df else [""] * len(fresh))]), np.float32); okm = np.ones(len(fresh), bool)
-        else:
-            Vok, okm, probs = embed_images(enc, fresh.images(), progress=progress, names=[f"product {i}" for i in fresh.ids])
-            V = np.zeros((len(fresh), Vok.shape[1]), np.float32); V[okm] = Vok
-            skipped += [{"id": p["item"], "problem": f"{slug}: {p['problem']}", "action": "left out"} for p in probs]
-        vecs[slug] = V; ok &= okm
-    keep = [i for i, g in zip(fresh.ids, ok) if g]
-    report = {"run_dir": str(run_dir), "source": str(source), "added": len(keep), "ids": keep, "skipped": skipped,
-              "catalogue": len(cat), "embeddings": {}, "indexes": {}, "stale_indexes": []}
-    if not keep: return report
-    merged = cat.append(fresh.subset(keep)); merged.save(run_dir); report["catalogue"] = len(merged)
-    for slug, emb in embs.items():
-        V = vecs[slug][ok]
-        old_fp = embeddings_fingerprint(emb)
-        X = np.vstack([emb.X, V]); ids = list(emb.ids) + keep
-        meta = {**emb.meta, "ids": ids, "n": len(ids), "ids_hash": hashlib.sha1("\n".join(ids).encode()).hexdigest(),
-                "n_catalogue": len(merged), "added": list(emb.meta.get("added", [])) + [{"source": str(source), "n": len(keep)}]}
-        _write_embeddings(run_dir, slug, X, meta)
-        report["embeddings"][slug] = len(ids)
-        new_fp = embeddings_fingerprint(X=X, ids=ids, encoder=slug, encoder_fingerprint=emb.fingerprint)
-        for kind in saved_indexes(run_dir, slug):
-            prefix = index_path(run_dir, slug, kind)
-            try: idx = VectorIndex.load(prefix, fingerprint=old_fp)
-            except ValueError as e: report["stale_indexes"].append(str(e)); continue
-            idx.add(V, keep, source=new_fp); idx.save(prefix)
-            report["indexes"][f"{slug}-{kind}"] = idx.ntotal
-    return report
+    "A recommender over the catalogue, embeddings and index of a run folder, read in one state and checked to belong together."
+    from vprec.catalogue import Catalogue
+    from vprec.embed import embeddings_slug, load_encoder
+    rf = RunFolder.of(run); slug = embeddings_slug(rf, encoder)
+    with rf.reading():                      # the index file comes from the same state as the rest
+        p = rf.aligned(slug, kind)
+        index = VectorIndex.load(rf.index_prefix(slug, p.index["kind"])) if p.index else None
+    text_emb = p.embeddings if slug == "tfidf-title" else p.text
+    text_enc = (lambda: load_encoder(rf, "tfidf-title")) if text_emb is not None else None
+    rec = cls(Catalogue(p.catalogue, p.validation, p.meta), p.embeddings, index=index, encoder=lambda: load_encoder(rf, slug),
+              text_embeddings=text_emb, text_encoder=text_enc, label=label, dedup=dedup)
+    rec.run, rec.generation = rf, p.generation
+    return rec
