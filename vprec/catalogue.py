@@ -6,7 +6,7 @@ Docs: https://vprec.github.io/vprec/catalogue.html.md"""
 
 # %% ../nbs/00_catalogue.ipynb #bc806325
 from __future__ import annotations
-import codecs, datetime, hashlib, io, json, math, multiprocessing, os, platform, re, socket, stat, threading, warnings
+import codecs, datetime, io, json, math, multiprocessing, os, re, socket, stat, warnings
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,17 +14,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import PIL
 from PIL import Image, ImageOps, UnidentifiedImageError
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .runfolder import RunFolder, jsonable, versions
+from .runfolder import RunFolder, jsonable, sha1, versions
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'MAX_FILE_BYTES', 'MIN_SIDE', 'THUMB_SIDE', 'TABLE_EXTS', 'DOC_EXTS', 'COLUMN_ALIASES',
            'VALIDATION_COLUMNS', 'IMAGE_COLUMNS', 'LABEL_PREFERENCE', 'KNOWN_HIERARCHIES', 'ImageProblem',
            'content_hash', 'read_image', 'map_columns', 'top_level', 'Catalogue', 'load_catalogue', 'balanced_sample',
-           'image_fingerprint', 'near_duplicate_pairs', 'image_groups', 'catalogue_groups', 'duplicate_groups',
+           'duplicate_groups', 'image_fingerprint', 'near_duplicate_pairs', 'image_groups', 'catalogue_groups',
            'catalogue_stage', 'catalogue_summary']
 
 # %% ../nbs/00_catalogue.ipynb #651efaf4
@@ -34,7 +33,10 @@ MIN_SIDE = 32            # shorter side under this many pixels: an icon or place
 THUMB_SIDE = 128         # longest side of the JPEG thumbnails kept in the catalogue
 TABLE_EXTS = {".csv", ".tsv", ".parquet", ".json", ".jsonl"}  # metadata tables, never products
 DOC_EXTS = {".md"}       # documentation beside the images, never products
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://")   # a URL: reported, never fetched
+_TURNS = {5, 6, 7, 8}    # EXIF orientations that swap width and height
 
+# %% ../nbs/00_catalogue.ipynb #f99c7332
 class ImageProblem(ValueError):
     "An image that cannot be used: `kind` (e.g. 'truncated or corrupt image'), `detail` and the item's `name`"
     def __init__(self, kind, # what is wrong, e.g. 'truncated or corrupt image'
@@ -46,10 +48,11 @@ class ImageProblem(ValueError):
     @property
     def problem(self): return self.kind + (f": {self.detail}" if self.detail else "")
 
+# %% ../nbs/00_catalogue.ipynb #fbde6541
 def content_hash(data: bytes # the original file bytes
                 ) -> str:
     "sha1 hex digest of `data`; byte-identical images share it"
-    return hashlib.sha1(data).hexdigest()
+    return sha1(bytes(data))
 
 # %% ../nbs/00_catalogue.ipynb #aea3d1a4
 def _to_rgb(im: Image.Image # any PIL image
@@ -58,7 +61,7 @@ def _to_rgb(im: Image.Image # any PIL image
     mode = im.mode
     if mode == "RGB": return im, None
     if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        a = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # a float image may hold NaN/inf
+        a = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # floats may be NaN/inf
         top = a.max() if mode == "F" else (65535.0 if a.max() > 255 else 255.0)
         a = np.clip(a / max(top, 1e-12) * 255.0 + 0.5, 0, 255).astype(np.uint8)
         bits = "16-bit" if mode.startswith("I;16") else "32-bit"
@@ -70,28 +73,28 @@ def _to_rgb(im: Image.Image # any PIL image
         return bg, f"{mode} image converted to RGB (transparent pixels onto white)"
     return im.convert("RGB"), f"{mode} image converted to RGB"
 
-# %% ../nbs/00_catalogue.ipynb #e0ced267
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://")
-_TURNS = {5, 6, 7, 8}  # EXIF orientations that swap width and height
-
+# %% ../nbs/00_catalogue.ipynb #43ee5eca
 def _file_kind(mode: int # `st_mode` of a path that is not a regular file
               ) -> str:
     "What a path that is not a regular file is, in words: 'a folder', 'a character device', ..."
-    for test, what in [(stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")]:
+    for test, what in [(stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")]:
         if test(mode): return what
     return "not a plain file"
 
+# %% ../nbs/00_catalogue.ipynb #db80e40f
 def _read_file(path, # a path (str or Path) to an image file
                max_file_bytes: int | None = MAX_FILE_BYTES, # refuse files larger than this on disk (None: no limit)
                name: str | None = None # how the item is named in errors (default: the path)
               ) -> bytes:
-    "The bytes of an image file, after checking on disk that it is a regular file within the size limit; raises ImageProblem"
+    "The bytes of an image file, checked on disk first (a regular file within the size limit); raises ImageProblem"
     p, name = Path(path), name or str(path)
-    if _URL.match(str(path)): raise ImageProblem("remote image", "URLs are not fetched; download the images and give their paths", name)
+    if _URL.match(str(path)):
+        raise ImageProblem("remote image", "URLs are not fetched; download the images and give their paths", name)
     try: st = p.stat()
     except (FileNotFoundError, NotADirectoryError, ValueError):
-        if p.is_symlink(): raise ImageProblem("broken link", f"it points to {os.readlink(p)}, which does not exist", name) from None
+        if p.is_symlink():
+            raise ImageProblem("broken link", f"it points to {os.readlink(p)}, which does not exist", name) from None
         raise ImageProblem("missing file", "no such file", name) from None
     except OSError as e: raise ImageProblem("unreadable file", f"{type(e).__name__}: {e.strerror or e}", name) from None
     if not stat.S_ISREG(st.st_mode): raise ImageProblem("not a regular file", f"it is {_file_kind(st.st_mode)}", name)
@@ -103,6 +106,7 @@ def _read_file(path, # a path (str or Path) to an image file
     if max_file_bytes is not None and len(data) > max_file_bytes: raise too_big(len(data))  # it grew while we looked
     return data
 
+# %% ../nbs/00_catalogue.ipynb #2111e594
 def _image_source(src, # a path, bytes, a PIL image, or a Hugging Face {'bytes', 'path'} dict
                   max_file_bytes: int | None = MAX_FILE_BYTES, # refuse files (and bytes) larger than this
                   name: str | None = None # how the item is named in errors
@@ -119,19 +123,22 @@ def _image_source(src, # a path, bytes, a PIL image, or a Hugging Face {'bytes',
             raise ImageProblem("file too large", f"{len(data):,} bytes, over the limit of {max_file_bytes:,}", name)
         return data, name
     if isinstance(src, (str, os.PathLike)): return _read_file(src, max_file_bytes, name), name or str(src)
-    raise ImageProblem("no image", f"expected a path, bytes, a PIL image or a {{'bytes', 'path'}} dict, got {type(src).__name__}", name or "image")
+    raise ImageProblem("no image", "expected a path, bytes, a PIL image or a {'bytes', 'path'} dict, "
+                       f"got {type(src).__name__}", name or "image")
 
+# %% ../nbs/00_catalogue.ipynb #91580b23
 def _orientation(im: Image.Image) -> int:
     "The EXIF Orientation of `im` (1 when absent or unreadable)"
     try: return int(im.getexif().get(0x0112, 1) or 1)
     except Exception: return 1
 
+# %% ../nbs/00_catalogue.ipynb #da47f9c3
 def _decode(data, # the image file's bytes, or a PIL image
             name: str = "image", # how the item is named in errors
             max_pixels: int = MAX_PIXELS, # refuse images with more pixels (decompression bombs)
             draft: int | None = None # for JPEG: decode at the smallest scale that keeps both sides >= this
            ) -> tuple[Image.Image, tuple[int, int], list[str]]:
-    "Decode fully, turn upright (EXIF) and convert to RGB; returns (image, upright (width, height) of the original, notes) or raises ImageProblem"
+    "Decode fully, turn upright (EXIF), convert to RGB: (image, upright (width, height) of the original, notes)"
     if isinstance(data, (bytes, bytearray)) and len(data) == 0: raise ImageProblem("empty file", "0 bytes", name)
     try:
         with warnings.catch_warnings():
@@ -139,7 +146,8 @@ def _decode(data, # the image file's bytes, or a PIL image
             im = data if isinstance(data, Image.Image) else Image.open(io.BytesIO(data))
             w, h = im.size
             if max_pixels is not None and w * h > max_pixels:
-                raise ImageProblem("decompression bomb", f"{w}x{h} = {w*h:,} pixels, over the limit of {max_pixels:,}", name)
+                raise ImageProblem("decompression bomb", f"{w}x{h} = {w*h:,} pixels, over the limit of {max_pixels:,}",
+                                   name)
             if draft and im.format == "JPEG" and not isinstance(data, Image.Image): im.draft("RGB", (draft, draft))
             im.load()
         notes, turn = [], _orientation(im)
@@ -160,6 +168,7 @@ def _decode(data, # the image file's bytes, or a PIL image
         raise ImageProblem("truncated or corrupt image", f"{type(e).__name__}: {e}", name) from None
     return img, (w, h), notes
 
+# %% ../nbs/00_catalogue.ipynb #b61d756f
 def _open_image(src, # a path, bytes, a PIL image, or a Hugging Face {'bytes', 'path'} dict
                 max_pixels: int = MAX_PIXELS, # refuse images with more pixels
                 max_file_bytes: int | None = MAX_FILE_BYTES, # refuse files larger than this on disk
@@ -171,12 +180,13 @@ def _open_image(src, # a path, bytes, a PIL image, or a Hugging Face {'bytes', '
     img, size, notes = _decode(data, name, max_pixels, draft)
     return img, size, notes, (data if isinstance(data, bytes) else None)
 
+# %% ../nbs/00_catalogue.ipynb #e3bfbdba
 def read_image(src, # a path, the image's bytes, a PIL image, or a Hugging Face {'bytes', 'path'} dict
                max_pixels: int = MAX_PIXELS, # refuse images with more pixels than this (decompression bombs)
-               max_file_bytes: int | None = MAX_FILE_BYTES, # refuse files (or bytes) larger than this, checked on disk before reading
+               max_file_bytes: int | None = MAX_FILE_BYTES, # refuse larger files (checked on disk first) or bytes
                name: str | None = None # how the item is named in errors (default: its path, or its size for bytes)
               ) -> Image.Image:
-    "Open `src` as an upright 8-bit RGB image; raises ImageProblem (a ValueError) naming the item and the reason when it cannot be used"
+    "Open `src` as an upright 8-bit RGB image; ImageProblem (a ValueError) naming the item and why when it is unusable"
     return _open_image(src, max_pixels, max_file_bytes, name=name)[0]
 
 # %% ../nbs/00_catalogue.ipynb #66c28d69
@@ -189,9 +199,10 @@ def _thumbnail(img: Image.Image, # an RGB image
     b = io.BytesIO(); t.save(b, "JPEG", quality=85)
     return b.getvalue()
 
+# %% ../nbs/00_catalogue.ipynb #7eb2bce6
 def _check_image(task: tuple # (path or None, bytes or None, max_pixels, min_side[, max_file_bytes])
                 ) -> dict:
-    "Validate one image with `read_image`'s decoder; returns its hash, upright size, thumbnail and notes, or `problem` when it is unusable"
+    "Validate one image with `read_image`'s decoder: its hash, upright size, thumbnail and notes, or the `problem`"
     path, data, max_pixels, min_side, *more = task
     max_file_bytes = more[0] if more else MAX_FILE_BYTES
     out = dict(problem=None, notes=[], content_hash=None, width=None, height=None, thumbnail=None)
@@ -207,6 +218,7 @@ def _check_image(task: tuple # (path or None, bytes or None, max_pixels, min_sid
     except Exception as e: out["problem"] = f"unreadable: {type(e).__name__}: {e}"
     return out
 
+# %% ../nbs/00_catalogue.ipynb #0808df44
 def _check_images(tasks: list, # `_check_image` tasks
                   workers: int | None = None, # processes; None: all cores when there are 500 images or more
                   progress: bool = True # show a tqdm bar
@@ -235,12 +247,14 @@ COLUMN_ALIASES = {
     "is_secondhand": ["is_secondhand", "ground_truth_is_secondhand", "secondhand"],
 }
 
+# %% ../nbs/00_catalogue.ipynb #bc3fccf4
 def _norm(name) -> str: return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
+# %% ../nbs/00_catalogue.ipynb #76161226
 def map_columns(names, # the source's column names
-                columns: dict | None = None # {role: column} overrides, e.g. {"title": "name_en"}; a None column turns a role off
+                columns: dict | None = None # {role: column} overrides, e.g. {"title": "name_en"}; None turns a role off
                ) -> dict:
-    "Which source column plays each role (id, title, image, description, category, ...): `columns` first, then `COLUMN_ALIASES`"
+    "Which source column plays each role (id, title, image, category, ...): `columns` first, then `COLUMN_ALIASES`"
     names = list(names)
     found, given = {}, dict(columns or {})
     for role, col in given.items():
@@ -261,10 +275,11 @@ def map_columns(names, # the source's column names
 def top_level(path, # a taxonomy path such as "Home & Garden > Decor > Piggy Banks"
               sep: str = ">" # the separator between levels
              ) -> str:
-    "The first level of a taxonomy path: 'Home & Garden > Decor > Piggy Banks' -> 'Home & Garden' (None for a missing value)"
+    "The first level of a taxonomy path: 'Home & Garden > Decor > Piggy Banks' -> 'Home & Garden' (None: missing)"
     if not isinstance(path, str): return None
     return path.split(sep, 1)[0].strip()
 
+# %% ../nbs/00_catalogue.ipynb #9d4e00f1
 def _looks_like_path(s: pd.Series, sep: str = ">") -> bool:
     "True when most non-missing values of `s` are strings holding `sep`"
     v = s.dropna()
@@ -278,40 +293,32 @@ def _cp1252_fallback(e: UnicodeDecodeError):
     return "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in bad), e.end
 codecs.register_error("vprec-cp1252", _cp1252_fallback)
 
+# %% ../nbs/00_catalogue.ipynb #f7791b42
 def _fix_text(s: str # text read with errors="surrogateescape"
              ) -> str:
     "Re-decode `s`: valid UTF-8 stays, bytes that were not UTF-8 are read as cp1252"
     return s.encode("utf-8", "surrogateescape").decode("utf-8", "vprec-cp1252")
 
+# %% ../nbs/00_catalogue.ipynb #add722af
 def _bad_text(s) -> bool:
     "True when `s` is a string holding undecodable bytes (surrogate escapes)"
     return isinstance(s, str) and any("\udc80" <= ch <= "\udcff" for ch in s)
 
+# %% ../nbs/00_catalogue.ipynb #7188c925
 def _hf_features(schema: pa.Schema) -> dict:
     "The Hugging Face `features` stored in a parquet schema's metadata (empty when absent)"
     try: return json.loads(schema.metadata[b"huggingface"])["info"]["features"]
     except Exception: return {}
 
-def _read_table(path: Path # a .csv, .tsv, .json, .jsonl or .parquet file
-               ) -> tuple[pd.DataFrame, list]:
-    "Read a metadata table; returns it and the text repairs as (row, column, problem) tuples; ValueError naming the file when it cannot be read"
-    path = Path(path)
-    try: return _parse_table(path, path.suffix.lower())
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{path}: the table is empty (no header line, no rows); write a header naming the columns "
-                         "(e.g. id,title,image) and one row per product, or give another source") from None
-    except Exception as e:
-        why = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise ValueError(f"{path}: not a readable {path.suffix.lstrip('.') or 'metadata'} table ({type(e).__name__}: {why}); "
-                         "fix the file or give another source") from None
-
+# %% ../nbs/00_catalogue.ipynb #66304125
 def _parse_table(path: Path, ext: str) -> tuple[pd.DataFrame, list]:
     "`_read_table` without the error messages"
     if ext == ".parquet":
         t = pq.read_table(path); df = t.to_pandas()
         for name, f in _hf_features(t.schema).items():  # Hugging Face ClassLabel ids -> their names
             if isinstance(f, dict) and f.get("_type") == "ClassLabel" and name in df and f.get("names"):
-                df[name] = [f["names"][int(v)] if pd.notna(v) and 0 <= int(v) < len(f["names"]) else None for v in df[name]]
+                names = f["names"]
+                df[name] = [names[int(v)] if pd.notna(v) and 0 <= int(v) < len(names) else None for v in df[name]]
         return df, []
     if ext in (".json", ".jsonl"): return pd.read_json(path, lines=ext == ".jsonl"), []
     sep = "\t" if ext == ".tsv" else ","
@@ -333,16 +340,31 @@ def _parse_table(path: Path, ext: str) -> tuple[pd.DataFrame, list]:
     buf = io.StringIO(); df.to_csv(buf, index=False); buf.seek(0)
     return pd.read_csv(buf), fixes  # read again so numbers get their usual types
 
+# %% ../nbs/00_catalogue.ipynb #f4ae1bd4
+def _read_table(path: Path # a .csv, .tsv, .json, .jsonl or .parquet file
+               ) -> tuple[pd.DataFrame, list]:
+    "A metadata table and its text repairs as (row, column, problem) tuples; ValueError naming the file when unreadable"
+    path = Path(path)
+    try: return _parse_table(path, path.suffix.lower())
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the table is empty (no header line, no rows); write a header naming the columns "
+                         "(e.g. id,title,image) and one row per product, or give another source") from None
+    except Exception as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        kind = path.suffix.lstrip('.') or 'metadata'
+        raise ValueError(f"{path}: not a readable {kind} table ({type(e).__name__}: {why}); "
+                         "fix the file or give another source") from None
+
 # %% ../nbs/00_catalogue.ipynb #43142f44
 VALIDATION_COLUMNS = ["id", "file", "problem", "action"]
 IMAGE_COLUMNS = ["image_path", "image_bytes", "thumbnail", "content_hash", "width", "height"]
 
+# %% ../nbs/00_catalogue.ipynb #0c9c1f41
 def _validation_frame(rows=()) -> pd.DataFrame:
     "The validation report as a DataFrame of strings with columns id, file, problem, action"
-    v = pd.DataFrame([[("" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)) for x in r] for r in rows],
-                     columns=VALIDATION_COLUMNS)
+    text = lambda x: "" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
+    v = pd.DataFrame([[text(x) for x in r] for r in rows], columns=VALIDATION_COLUMNS)
     return v.astype(str)
-
 
 # %% ../nbs/00_catalogue.ipynb #49bc1d07
 class Catalogue:
@@ -366,11 +388,14 @@ class Catalogue:
     def _position(self, i_or_id) -> int:
         "Row position of a product given by position (int) or id (str)"
         if isinstance(i_or_id, (int, np.integer)):
-            if not -len(self) <= i_or_id < len(self): raise IndexError(f"position {i_or_id} is outside the catalogue (0..{len(self)-1})")
+            if not -len(self) <= i_or_id < len(self):
+                raise IndexError(f"position {i_or_id} is outside the catalogue (0..{len(self)-1})")
             return int(i_or_id) % len(self)
         if self._pos is None: self._pos = {k: i for i, k in enumerate(self.df["id"])}
         try: return self._pos[str(i_or_id)]
-        except KeyError: raise KeyError(f"product {i_or_id!r} is not in the catalogue ({len(self):,} products); check the id") from None
+        except KeyError:
+            raise KeyError(f"product {i_or_id!r} is not in the catalogue ({len(self):,} products); "
+                           "check the id") from None
 
     def image(self, i_or_id # row position (int) or product id (str)
              ):
@@ -401,6 +426,7 @@ def subset(self: Catalogue, mask_or_ids, # a boolean mask over the rows, or a li
         df = self.df.iloc[[self._position(str(i)) for i in mask_or_ids]]
     return Catalogue(df, self.validation.copy(), self.meta)
 
+# %% ../nbs/00_catalogue.ipynb #24512f29
 @patch
 def append(self: Catalogue, other: Catalogue # products to add; none of their ids may be in this catalogue
            ) -> Catalogue:
@@ -413,18 +439,22 @@ def append(self: Catalogue, other: Catalogue # products to add; none of their id
     cols = [c for c in df.columns if c not in IMAGE_COLUMNS] + IMAGE_COLUMNS
     meta = {**self.meta, "appended": self.meta.get("appended", []) + [other.meta.get("source")]}
     have = self.df.groupby("content_hash", sort=False)["id"].agg(list).to_dict()
-    rows = [(x, p if isinstance(p, str) else "", f"duplicate image: byte-identical to {', '.join(have[h])} (already in the catalogue)",
-             "kept; flagged by content_hash") for x, p, h in zip(other.df["id"], other.df["image_path"], other.df["content_hash"]) if h in have]
+    rows = [(x, p if isinstance(p, str) else "",
+             f"duplicate image: byte-identical to {', '.join(have[h])} (already in the catalogue)",
+             "kept; flagged by content_hash")
+            for x, p, h in zip(other.df["id"], other.df["image_path"], other.df["content_hash"]) if h in have]
     v = pd.concat([self.validation, other.validation, _validation_frame(rows)], ignore_index=True)
     return Catalogue(df[cols], v, meta)
 
+# %% ../nbs/00_catalogue.ipynb #d72fd9fe
 @patch
-def save(self: Catalogue, run # the run folder (a path or a `RunFolder`): catalogue.parquet and validation.csv are written there
+def save(self: Catalogue, run # the run folder (a path or a `RunFolder`) to write catalogue.parquet, validation.csv into
          ) -> Path:
     "Write `catalogue.parquet` (meta under the parquet metadata key `vprec`) and `validation.csv`, each atomically"
     rf = RunFolder.of(run); rf.write_catalogue(self.df, self.meta, self.validation)
     return rf.path
 
+# %% ../nbs/00_catalogue.ipynb #3b4eb8c7
 @patch(cls_method=True)
 def load(cls: Catalogue, run, # a run folder (a path or a `RunFolder`), or its catalogue.parquet
          need=(), # columns that must be there (a tuple inside: any one of them); refused naming the file and the fix
@@ -439,6 +469,7 @@ def load(cls: Catalogue, run, # a run folder (a path or a `RunFolder`), or its c
 LABEL_PREFERENCE = ["articleType", "top_category", "category", "label", "subCategory", "masterCategory"]
 KNOWN_HIERARCHIES = [["masterCategory", "subCategory", "articleType"], ["top_category", "category"]]
 
+# %% ../nbs/00_catalogue.ipynb #f8d764f4
 def _id_str(v) -> str | None:
     "A product id as a string (10005.0 -> '10005'); None when missing"
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA: return None
@@ -446,16 +477,20 @@ def _id_str(v) -> str | None:
     s = str(v).strip()
     return s or None
 
+# %% ../nbs/00_catalogue.ipynb #22f527b2
 def _hierarchy(cols, label) -> list[str]:
     "The known label hierarchy (coarse to fine) that holds `label`, else just `[label]`"
     for h in KNOWN_HIERARCHIES:
         if all(c in cols for c in h) and (label is None or label in h): return list(h)
     return [label] if label else []
 
+# %% ../nbs/00_catalogue.ipynb #a5d33ac0
 def _rename_roles(df: pd.DataFrame, roles: dict) -> pd.DataFrame:
     "Rename the role columns to their role (title, category, ...) unless another column already has that name"
-    return df.rename(columns={c: r for r, c in roles.items() if r != "image" and c in df and (r == c or r not in df.columns)})
+    return df.rename(columns={c: r for r, c in roles.items()
+                              if r != "image" and c in df and (r == c or r not in df.columns)})
 
+# %% ../nbs/00_catalogue.ipynb #07fb074d
 def _add_top_levels(df: pd.DataFrame) -> pd.DataFrame:
     "Add `top_<col>` (`top_category` for `category`) after every column whose values look like taxonomy paths"
     skip = {"id", "title", "description", "image_path", "content_hash"}
@@ -463,13 +498,16 @@ def _add_top_levels(df: pd.DataFrame) -> pd.DataFrame:
         if df[c].dtype != object and not pd.api.types.is_string_dtype(df[c]): continue
         if _looks_like_path(df[c]):
             new = "top_category" if c == "category" else f"top_{c}"
-            if new not in df: df.insert(df.columns.get_loc(c) + 1, new, pd.array([top_level(x) for x in df[c]], dtype="str"))
+            if new not in df:
+                df.insert(df.columns.get_loc(c) + 1, new, pd.array([top_level(x) for x in df[c]], dtype="str"))
     return df
 
+# %% ../nbs/00_catalogue.ipynb #e3974216
 def _label_key(s: str) -> str:
     "A label without case, spaces or punctuation: 'T-Shirts ' -> 'tshirts' (letters of every script kept)"
     return re.sub(r"[\W_]+", "", s.casefold())
 
+# %% ../nbs/00_catalogue.ipynb #1174bec9
 def _label_spellings(values # the values of one label column
                     ) -> dict:
     "{value: (value stripped of spaces around it, the most common spelling of its variants)} for every text label"
@@ -477,9 +515,11 @@ def _label_spellings(values # the values of one label column
     if len(vals) == 0: return {}
     groups = {}
     for s, n in vals.str.strip().value_counts().items(): groups.setdefault(_label_key(s) or s, []).append((s, n))
-    canon = {s: min(g, key=lambda x: (-x[1], x[0]))[0] for g in groups.values() for s, _ in g}  # most common; ties: first in sort order
+    # each spelling's canon: the most common of its group; ties: the first in sort order
+    canon = {s: min(g, key=lambda x: (-x[1], x[0]))[0] for g in groups.values() for s, _ in g}
     return {v: (v.strip(), canon[v.strip()]) for v in vals.unique()}
 
+# %% ../nbs/00_catalogue.ipynb #0892e837
 def _image_task(v, base: Path | None) -> tuple:
     "(path, bytes) of a table's image value: a path (resolved against `base`), bytes, or a {'bytes','path'} dict"
     if isinstance(v, dict):
@@ -487,7 +527,7 @@ def _image_task(v, base: Path | None) -> tuple:
         v = v.get("path")
     if isinstance(v, (bytes, bytearray, memoryview)): return None, bytes(v)
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or str(v).strip() == "": return None, None
-    if re.match(r"^[a-z][a-z0-9+.-]*://", str(v).strip()): return str(v).strip(), None   # a URL: reported, never fetched
+    if _URL.match(str(v).strip()): return str(v).strip(), None   # a URL: reported, never fetched
     p = Path(str(v).strip())
     if not p.is_absolute() and base is not None:
         for cand in (base / p, base / "images" / p, base / "images" / p.name):
@@ -507,7 +547,7 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
            progress: bool = True, # show a progress bar
            max_file_bytes: int | None = MAX_FILE_BYTES, # refuse image files larger than this on disk (None: no limit)
            merge_label_variants: bool = False, # merge label spellings that differ only by case, spacing or punctuation
-           label_spellings: dict | None = None, # {column: {value: (stripped, most common spelling)}} computed on the whole source when this is a sample of it
+           label_spellings: dict | None = None, # {column: {value: (stripped, commonest spelling)}} of the whole source
            **meta) -> Catalogue:
     "Map columns, check every image, derive labels and write the validation report: the common path of all sources"
     raw = raw.reset_index(drop=True)
@@ -520,7 +560,7 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
     files = [p if p else "" for p, _ in tasks]
     # ids
     if "id" in roles: ids = [_id_str(v) for v in raw[roles["id"]]]
-    else: ids = [Path(files[i]).stem if files[i] and tasks[i][1] is None else str(i) for i in range(n)]  # file name, else row
+    else: ids = [Path(files[i]).stem if files[i] and tasks[i][1] is None else str(i) for i in range(n)]  # file or row
     for i in range(n):
         if ids[i] is None:
             ids[i] = f"row{i}"
@@ -533,10 +573,11 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
         if _bad_text(ids[i]):
             ids[i] = _fix_text(ids[i]); fixed.setdefault(i, []).append("non-UTF-8 text: id read as cp1252")
         if _bad_text(files[i]):
-            try: tasks[i] = (None, _read_file(files[i], max_file_bytes))  # the same checks as every file; a failure is reported below
+            try: tasks[i] = (None, _read_file(files[i], max_file_bytes))  # checked as any file; failures reported below
             except ImageProblem: pass
             files[i] = _fix_text(files[i])
-            rows.append((i, ids[i], files[i], "non-UTF-8 file name: the path cannot be stored", "kept; image stored as bytes"))
+            rows.append((i, ids[i], files[i], "non-UTF-8 file name: the path cannot be stored",
+                         "kept; image stored as bytes"))
     for i, probs in fixed.items():
         for prob in probs: rows.append((i, ids[i], files[i], prob, "kept; text re-read as cp1252"))
     # duplicate ids: an identical repeated row is dropped, a different product gets a new id
@@ -550,7 +591,8 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
         first = seen[ids[i]]
         if i in sig and sig[i] == sig.get(first):
             keep[i] = False
-            rows.append((i, ids[i], files[i], f"duplicate row: same id and content as row {first}", "left out (kept the first)"))
+            rows.append((i, ids[i], files[i], f"duplicate row: same id and content as row {first}",
+                         "left out (kept the first)"))
             continue
         k = 2
         while f"{ids[i]}~{k}" in taken: k += 1
@@ -559,10 +601,12 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
         ids[i] = new
     # images
     todo = [i for i in range(n) if keep[i]]
-    checked = _check_images([(tasks[i][0], tasks[i][1], MAX_PIXELS, MIN_SIDE, max_file_bytes) for i in todo], workers, progress)
+    checked = _check_images([(tasks[i][0], tasks[i][1], MAX_PIXELS, MIN_SIDE, max_file_bytes) for i in todo],
+                            workers, progress)
     res = [None] * n
+    no_image = "no image: the row has no image" + (f" in column {img_col!r}" if img_col else " column")
     for i, r in zip(todo, checked):
-        if tasks[i] == (None, None): r = {**r, "problem": "no image: the row has no image" + (f" in column {img_col!r}" if img_col else " column")}
+        if tasks[i] == (None, None): r = {**r, "problem": no_image}
         res[i] = r
         if r["problem"]: keep[i] = False; rows.append((i, ids[i], files[i], r["problem"], "left out"))
         else: rows += [(i, ids[i], files[i], note, "kept") for note in r["notes"]]
@@ -582,7 +626,8 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
     df = _add_top_levels(df)
     # missing titles and labels
     if label is not None and label not in df:
-        raise KeyError(f"label={label!r}: the catalogue has no such column; its columns are {[c for c in df.columns if c not in IMAGE_COLUMNS]}")
+        raise KeyError(f"label={label!r}: the catalogue has no such column; its columns are "
+                       f"{[c for c in df.columns if c not in IMAGE_COLUMNS]}")
     if label is None: label = next((c for c in LABEL_PREFERENCE if c in df), None)
     hierarchy = _hierarchy(df.columns, label)
     pos = {ids[i]: i for i in ok}
@@ -594,20 +639,27 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
             if not (isinstance(v, str) and v in spell): new.append(v); continue
             s, canon = spell[v]
             if s != canon:
-                act = (f"merged into {canon!r}" if merge_label_variants else "kept" + (f" as {s!r} (spaces around it stripped)" if s != v else "")
-                       + "; pass merge_label_variants=True to merge")
-                rows.append((pos[x], x, files[pos[x]], f"label variant: {c} {v!r} differs from {canon!r} only by case, spacing or punctuation", act))
-            elif s != v: rows.append((pos[x], x, files[pos[x]], f"label spacing: {c} {v!r} has spaces around it", f"stripped to {s!r}"))
+                kept = "kept" + (f" as {s!r} (spaces around it stripped)" if s != v else "")
+                act = (f"merged into {canon!r}" if merge_label_variants
+                       else kept + "; pass merge_label_variants=True to merge")
+                why = f"label variant: {c} {v!r} differs from {canon!r} only by case, spacing or punctuation"
+                rows.append((pos[x], x, files[pos[x]], why, act))
+            elif s != v:
+                rows.append((pos[x], x, files[pos[x]], f"label spacing: {c} {v!r} has spaces around it",
+                             f"stripped to {s!r}"))
             new.append(canon if merge_label_variants else s)
         df[c] = pd.Series(new, index=df.index, dtype=df[c].dtype)
     if "title" in roles:
         for x, t in zip(df["id"], df["title"]):
-            if not isinstance(t, str) or not t.strip(): rows.append((pos[x], x, files[pos[x]], "missing title", "kept; title empty"))
+            if not isinstance(t, str) or not t.strip():
+                rows.append((pos[x], x, files[pos[x]], "missing title", "kept; title empty"))
         df["title"] = df["title"].fillna("").astype("str")
     for c in hierarchy:
         for x, v in zip(df["id"], df[c]):
-            if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or (isinstance(v, str) and not v.strip()):
-                rows.append((pos[x], x, files[pos[x]], f"missing label: no {c}", "kept; left out of sampling and scoring by this label"))
+            missing = v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
+            if missing or (isinstance(v, str) and not v.strip()):
+                rows.append((pos[x], x, files[pos[x]], f"missing label: no {c}",
+                             "kept; left out of sampling and scoring by this label"))
     # byte-identical images: kept, reported as groups
     groups = df.groupby("content_hash", sort=False)["id"].agg(list)
     groups = groups[groups.map(len) > 1]
@@ -616,14 +668,16 @@ def _build(raw: pd.DataFrame, # one row per product, as the source has it
             others = [m for m in members if m != x]
             rows.append((pos[x], x, files[pos[x]], f"duplicate image: byte-identical to {', '.join(others)} "
                          f"({len(members)} products share content_hash {h[:12]})", "kept; flagged by content_hash"))
-    for c in [c for c in df.columns if c not in IMAGE_COLUMNS and df[c].dtype == object]:  # values parquet cannot store in one column
+    for c in [c for c in df.columns if c not in IMAGE_COLUMNS and df[c].dtype == object]:  # values parquet cannot store
         try: pa.array(df[c], from_pandas=True)
         except (pa.ArrowException, TypeError, ValueError):
             gone = lambda x: x is None or x is pd.NA or (isinstance(x, float) and np.isnan(x))
             kinds = sorted({type(x).__name__ for x in df[c] if not gone(x)})
-            df[c] = pd.Series([None if gone(x) else json.dumps(x, default=str) if isinstance(x, (list, dict)) else str(x) for x in df[c]],
-                              index=df.index, dtype=object)
-            rows.append((-1, "", "", f"mixed types: column {c!r} holds {', '.join(kinds)} values", "kept; the column stored as text"))
+            as_text = lambda x: (None if gone(x) else json.dumps(x, default=str) if isinstance(x, (list, dict))
+                                 else str(x))
+            df[c] = pd.Series([as_text(x) for x in df[c]], index=df.index, dtype=object)
+            rows.append((-1, "", "", f"mixed types: column {c!r} holds {', '.join(kinds)} values",
+                         "kept; the column stored as text"))
     front = ["id", "title"] + [c for c in df.columns if c not in IMAGE_COLUMNS + ["id", "title"]]
     df = df[front + IMAGE_COLUMNS]
     rows.sort(key=lambda r: int(r[0]) if r[0] is not None else -1)
@@ -646,25 +700,31 @@ def _list_files(folder: Path) -> list[Path]:
             out.append(p)
     return out
 
+# %% ../nbs/00_catalogue.ipynb #42dfae27
 def _from_folder(folder: Path, **kw) -> Catalogue:
     "A folder of images: one product per file, id from the file name, category from the sub-folder"
     files = _list_files(folder)
     if not files: raise FileNotFoundError(f"{folder}: no files to load; give a folder of images, a table or a dataset")
-    raw = pd.DataFrame({"id": [p.stem for p in files], "image": [str(p) for p in files]}, dtype=object)  # names may not be UTF-8
+    raw = pd.DataFrame({"id": [p.stem for p in files], "image": [str(p) for p in files]}, dtype=object)  # not UTF-8?
     parents = [str(p.parent.relative_to(folder)) for p in files]
     if len(set(parents)) > 1: raw.insert(1, "category", [None if x == "." else x for x in parents])
     return _build(raw, str(folder), folder, title_from_file=True, kind="folder", **kw)
 
+# %% ../nbs/00_catalogue.ipynb #fc92eade
 def _top_files(d: Path) -> list[Path]:
     "Candidate product files directly in `d` (not in sub-folders)"
-    return [q for q in sorted(d.iterdir()) if q.is_file() and not q.name.startswith(".") and q.suffix.lower() not in TABLE_EXTS | DOC_EXTS]
+    return [q for q in sorted(d.iterdir())
+            if q.is_file() and not q.name.startswith(".") and q.suffix.lower() not in TABLE_EXTS | DOC_EXTS]
 
+# %% ../nbs/00_catalogue.ipynb #91642ad0
 def _stem_index(base: Path) -> dict:
     "{file stem: path} of the files in `base` and (recursively) in `base/images`"
     idx = {}
-    for p in _top_files(base) + (_list_files(base / "images") if (base / "images").is_dir() else []): idx.setdefault(p.stem, p)
+    for p in _top_files(base) + (_list_files(base / "images") if (base / "images").is_dir() else []):
+        idx.setdefault(p.stem, p)
     return idx
 
+# %% ../nbs/00_catalogue.ipynb #56f99c66
 def _attach_images(t: pd.DataFrame, base: Path, columns: dict | None) -> tuple[pd.DataFrame, float]:
     "Give `t` an image column (ids naming files when it has none); returns it and the share of rows whose image exists"
     roles = map_columns(t.columns, columns)
@@ -678,29 +738,34 @@ def _attach_images(t: pd.DataFrame, base: Path, columns: dict | None) -> tuple[p
     hits = [(lambda p, b: b is not None or (p is not None and Path(p).exists()))(*_image_task(v, base)) for v in probe]
     return t, float(np.mean(hits))
 
+# %% ../nbs/00_catalogue.ipynb #03130c7f
 def _orphans(base: Path, used: set, name: str) -> list:
     "Validation rows for image files under `base/images` (or `base`) that no row of the table names"
     d = base / "images" if (base / "images").is_dir() else base
     files = _list_files(d) if d != base else _top_files(base)
     return [(-1, p.stem, str(p.resolve()), f"image without metadata: no row of {name} names this file", "left out")
-            for p in files if not {str(p), str(p.resolve())} & used]  # a link is named by the table as itself, not its target
+            for p in files if not {str(p), str(p.resolve())} & used]  # a table names a link as itself, not its target
 
+# %% ../nbs/00_catalogue.ipynb #3dfdfdb7
 def _no_image_column(path: Path, cols: list, columns: dict | None) -> str:
-    "The message for a table with no image column and no ids naming image files: what was looked for, what the table has"
+    "The message for a table with no image column and no ids naming image files: what was looked for, what it has"
     roles, base = map_columns(cols, columns), path.parent
-    ids = (f"and its id column {roles['id']!r} names no file in {base} or {base / 'images'} (looked for <id>.<any extension>)"
+    ids = (f"and its id column {roles['id']!r} names no file in {base} or {base / 'images'} "
+           "(looked for <id>.<any extension>)"
            if "id" in roles else f"nor an id column naming the image files (looked for {COLUMN_ALIASES['id']})")
     return (f"{path}: no image column: looked for a column named one of {COLUMN_ALIASES['image']} (any case, spaces or "
             f"underscores) {ids}; the table's columns are {cols}. Fix: name the column of image paths 'image' (or pass "
             "columns={'image': COLUMN} to load_catalogue), or put the images beside the table as images/<id>.jpg")
 
+# %% ../nbs/00_catalogue.ipynb #467ccdbc
 def _from_table(path: Path, columns=None, **kw) -> Catalogue:
-    "A metadata table with an image column, or with ids naming the image files beside it; ValueError when it has neither, or no rows"
+    "A metadata table with an image column, or ids naming the image files beside it; ValueError if neither, or no rows"
     t, fixes = _read_table(path)
     cols, has_image = list(t.columns), "image" in map_columns(t.columns, columns)
     t, share = _attach_images(t, path.parent, columns)
     if not has_image and share == 0: raise ValueError(_no_image_column(path, cols, columns))
-    if len(t) == 0: raise ValueError(f"{path}: the table has a header but no rows (columns {cols}); add one row per product")
+    if len(t) == 0:
+        raise ValueError(f"{path}: the table has a header but no rows (columns {cols}); add one row per product")
     cat = _build(t, str(path), path.parent, columns=columns, problems=fixes, kind="table", **kw)
     if share > 0:
         orph = _orphans(path.parent, set(cat.df.image_path.dropna()) | set(cat.validation.file), path.name)
@@ -708,6 +773,7 @@ def _from_table(path: Path, columns=None, **kw) -> Catalogue:
             cat.validation = pd.concat([cat.validation, _validation_frame([r[1:] for r in orph])], ignore_index=True)
     return cat
 
+# %% ../nbs/00_catalogue.ipynb #10198c0d
 def _pick_table(folder: Path, columns=None) -> Path | None:
     "The table in `folder` whose image column (or ids) resolves to image files; None when no table does"
     tables = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TABLE_EXTS - {".parquet"})
@@ -719,8 +785,9 @@ def _pick_table(folder: Path, columns=None) -> Path | None:
         except Exception: scores[p] = (-1.0, False)
     best = max(tables, key=lambda p: scores[p], default=None)  # most rows resolving; an explicit image column wins ties
     if best is not None and scores[best][0] <= 0:
-        warnings.warn(f"{folder}: none of the tables {[p.name for p in tables]} names image files that exist here, so the "
-                      "folder is read as a folder of images; pass metadata=TABLE (and columns={'image': COLUMN}) to use one")
+        warnings.warn(f"{folder}: none of the tables {[p.name for p in tables]} names image files that exist here, so "
+                      "the folder is read as a folder of images; pass metadata=TABLE (and columns={'image': COLUMN}) "
+                      "to use one")
         return None
     return best
 
@@ -736,6 +803,7 @@ def _hf_frame(ds) -> pd.DataFrame:
             df[name] = [f.int2str(int(v)) if pd.notna(v) and int(v) >= 0 else None for v in df[name]]
     return df
 
+# %% ../nbs/00_catalogue.ipynb #ccc2bb3b
 def _pick_split(d, source: str):
     "The `train` split of a DatasetDict (else its first), or the dataset itself"
     import datasets
@@ -744,6 +812,7 @@ def _pick_split(d, source: str):
         return d[split], split
     return d, None
 
+# %% ../nbs/00_catalogue.ipynb #fd035c99
 def _hub_reachable(timeout: float = 3.0) -> bool:
     "Whether the Hugging Face Hub answers on port 443 within `timeout` seconds"
     host = re.sub(r"^https?://", "", os.environ.get("HF_ENDPOINT", "https://huggingface.co")).split("/")[0]
@@ -751,9 +820,10 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         with socket.create_connection((host.split(":")[0], 443), timeout=timeout): return True
     except OSError: return False
 
+# %% ../nbs/00_catalogue.ipynb #17f8d3e8
 @contextmanager
 def _hf_offline_unless_reachable(timeout: float = 3.0):
-    "Switch datasets/huggingface_hub to offline mode for the duration when the Hub cannot be reached; yields whether offline"
+    "Switch datasets/huggingface_hub to offline mode for the duration when the Hub is out of reach; yields if offline"
     import datasets, huggingface_hub.constants as hc
     offline = bool(hc.HF_HUB_OFFLINE or datasets.config.HF_HUB_OFFLINE) or not _hub_reachable(timeout)
     saved = (hc.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE, os.environ.get("HF_HUB_OFFLINE"))
@@ -764,6 +834,7 @@ def _hf_offline_unless_reachable(timeout: float = 3.0):
         if saved[2] is None: os.environ.pop("HF_HUB_OFFLINE", None)
         else: os.environ["HF_HUB_OFFLINE"] = saved[2]
 
+# %% ../nbs/00_catalogue.ipynb #de009cc2
 def _load_hub(repo: str # "owner/name" or "owner/name:split"
              ):
     "Load a Hugging Face Hub dataset with `datasets.load_dataset`; never hangs offline"
@@ -776,8 +847,9 @@ def _load_hub(repo: str # "owner/name" or "owner/name:split"
             why = ("the Hugging Face Hub cannot be reached (offline) and the dataset is not in the local cache"
                    if offline else f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
             raise FileNotFoundError(
-                f"Hugging Face dataset {name!r} (split {split!r}) could not be loaded: {why}. Fix: check the name, or on a "
-                f"machine with internet run datasets.load_dataset({name!r}, split={split!r}).save_to_disk(DIR), "
+                f"Hugging Face dataset {name!r} (split {split!r}) could not be loaded: {why}. Fix: check the name, "
+                "or on a machine with internet run "
+                f"datasets.load_dataset({name!r}, split={split!r}).save_to_disk(DIR), "
                 "copy DIR here and load DIR") from None
 
 # %% ../nbs/00_catalogue.ipynb #0a91ca56
@@ -785,15 +857,17 @@ def _is_hf_dir(p: Path) -> bool:
     "A folder written by `datasets` `save_to_disk`"
     return (p / "dataset_info.json").exists() or (p / "dataset_dict.json").exists() or (p / "state.json").exists()
 
+# %% ../nbs/00_catalogue.ipynb #56158a44
 def _is_saved_catalogue(p: Path) -> bool:
     "A parquet file written by `Catalogue.save`"
     try: return b"vprec" in (pq.read_schema(p).metadata or {})
     except Exception: return False
 
+# %% ../nbs/00_catalogue.ipynb #6ddbe155
 def _require_products(cat: Catalogue, # a freshly loaded catalogue
                       source # what it was loaded from
                      ) -> Catalogue:
-    "`cat` when it holds a product; else a ValueError naming the source, the rows read, the most common problems and the fix"
+    "`cat` when it holds a product; else ValueError naming the source, the rows read, the commonest problems, the fix"
     if len(cat): return cat
     v, n = cat.validation, int(cat.meta.get("n_rows") or 0)
     if n == 0 or len(v) == 0: why = "the source holds no product rows"
@@ -804,27 +878,13 @@ def _require_products(cat: Catalogue, # a freshly loaded catalogue
                         + (f"{g.file.iloc[0]})" if g.file.iloc[0] else f"product {g.id.iloc[0]})") for _, g in top)
         if any(k in ("missing file", "no image") for k, _ in top):
             why += ". Image paths in a table are read relative to the table's folder (or its images/ folder)"
-    e = ValueError(f"{cat.meta.get('source') or source}: no usable product: {n:,} rows read, all left out: {why}. Fix the source "
-                   "or give another one (nothing was written; the exception's .validation holds the full report)")
+    e = ValueError(f"{cat.meta.get('source') or source}: no usable product: {n:,} rows read, all left out: {why}. "
+                   "Fix the source or give another one (nothing was written; the exception's .validation holds the "
+                   "full report)")
     e.validation = v
     raise e
 
-def load_catalogue(source, # HF hub id, HF dataset dir, parquet file(s), folder of images, metadata table, or saved catalogue
-                   metadata=None, # the metadata table to use when SOURCE is a folder holding several
-                   label: str | None = None, # the default label column (None: articleType, top_category, category, ...)
-                   columns: dict | None = None, # {role: column} overrides: id, title, image, description, category, brand
-                   workers: int | None = None, # processes for the image checks (None: automatic)
-                   progress: bool = True, # show a progress bar
-                   max_file_bytes: int | None = MAX_FILE_BYTES, # refuse image files larger than this on disk (None: no limit)
-                   merge_label_variants: bool = False # merge label spellings that differ only by case, spacing or punctuation into the most common one
-                  ) -> Catalogue:
-    "Load and validate a product catalogue from any of the common sources (chosen by what SOURCE is); ValueError when no product is usable"
-    kw = dict(label=label, columns=columns, workers=workers, progress=progress, max_file_bytes=max_file_bytes,
-              merge_label_variants=merge_label_variants)
-    p = Path(source).expanduser()
-    if p.exists(): p = p.resolve()  # once, here: every path below (images, tables, the report) starts from an absolute folder
-    return _require_products(_load(source, p, metadata, kw), source)
-
+# %% ../nbs/00_catalogue.ipynb #423d3ee8
 def _load(source, p: Path, metadata, kw: dict) -> Catalogue:
     "`load_catalogue` on the resolved path `p`: pick the reader by what SOURCE is"
     label, columns = kw["label"], kw["columns"]
@@ -834,9 +894,9 @@ def _load(source, p: Path, metadata, kw: dict) -> Catalogue:
         if not m.exists(): raise FileNotFoundError(f"metadata={str(metadata)!r}: no such table (looked in {p} too)")
         return _from_table(m.resolve(), **kw)
     if p.exists():
-        if p.is_dir() and (p / "catalogue.parquet").exists() and _is_saved_catalogue(p / "catalogue.parquet"): p = p / "catalogue.parquet"
+        if p.is_dir() and _is_saved_catalogue(RunFolder(p).catalogue_path): p = RunFolder(p).catalogue_path  # a run
         if p.is_file() and p.suffix == ".parquet" and _is_saved_catalogue(p):
-            if p.name == "catalogue.parquet": cat = Catalogue.load(p)
+            if p.name == RunFolder(p.parent).catalogue_path.name: cat = Catalogue.load(p)
             else:   # a saved catalogue copied under another name: not a run folder, read as the file it is
                 t = pq.read_table(p); cat = Catalogue(t.to_pandas(), None, json.loads(t.schema.metadata[b"vprec"]))
             if label is not None:
@@ -844,15 +904,16 @@ def _load(source, p: Path, metadata, kw: dict) -> Catalogue:
                 cat.meta["label"], cat.meta["label_hierarchy"] = label, _hierarchy(cat.df.columns, label)
             return cat
         if not p.is_dir() and not p.is_file():
-            raise ValueError(f"{p}: not a regular file or folder (it is {_file_kind(p.stat().st_mode)}); give a folder, a table "
-                             "(.csv, .parquet, ...) or a dataset")
+            raise ValueError(f"{p}: not a regular file or folder (it is {_file_kind(p.stat().st_mode)}); "
+                             "give a folder, a table (.csv, .parquet, ...) or a dataset")
         if p.is_dir() and _is_hf_dir(p):
             import datasets
             ds, split = _pick_split(datasets.load_from_disk(str(p)), str(p))
             return _build(_hf_frame(ds), str(p), p, kind="hf-disk", split=split, **kw)
         if p.is_file() and p.suffix.lower() == ".parquet": return _from_table(p, **kw)
         if p.is_file() and p.suffix.lower() in TABLE_EXTS: return _from_table(p, **kw)
-        if p.is_file(): raise ValueError(f"{p}: not a catalogue source; give a folder, a table (.csv, .parquet, ...) or a dataset")
+        if p.is_file():
+            raise ValueError(f"{p}: not a catalogue source; give a folder, a table (.csv, .parquet, ...) or a dataset")
         table = _pick_table(p, columns)
         if table is not None: return _from_table(table, **kw)
         parquets = sorted(p.rglob("*.parquet"))
@@ -866,9 +927,27 @@ def _load(source, p: Path, metadata, kw: dict) -> Catalogue:
         return _build(_hf_frame(ds), str(source), None, kind="hf-hub", split=split, **kw)
     raise FileNotFoundError(f"{source}: no such file or folder, and not a Hugging Face dataset id (owner/name)")
 
+# %% ../nbs/00_catalogue.ipynb #128152bc
+def load_catalogue(source, # HF hub id or dataset dir, parquet file(s), folder of images, table, or saved catalogue
+                   metadata=None, # the metadata table to use when SOURCE is a folder holding several
+                   label: str | None = None, # the default label column (None: articleType, top_category, category, ...)
+                   columns: dict | None = None, # {role: column} overrides: id, title, image, description, category...
+                   workers: int | None = None, # processes for the image checks (None: automatic)
+                   progress: bool = True, # show a progress bar
+                   max_file_bytes: int | None = MAX_FILE_BYTES, # refuse larger image files, on disk (None: no limit)
+                   merge_label_variants: bool = False # merge label spellings that differ only by case, spacing or
+                                                      # punctuation into the most common one
+                  ) -> Catalogue:
+    "Load and validate a product catalogue from any common source (chosen by what SOURCE is); ValueError if all are bad"
+    kw = dict(label=label, columns=columns, workers=workers, progress=progress, max_file_bytes=max_file_bytes,
+              merge_label_variants=merge_label_variants)
+    p = Path(source).expanduser()
+    if p.exists(): p = p.resolve()  # once, here: every path below (images, tables, the report) starts from it
+    return _require_products(_load(source, p, metadata, kw), source)
+
 # %% ../nbs/00_catalogue.ipynb #246f1099
 def _even_caps(counts: pd.Series, total: int) -> dict:
-    "Per-label caps that spread `total` as evenly as the label sizes allow (water-filling; bigger labels take the remainder)"
+    "Per-label caps that spread `total` as evenly as the label sizes allow (water-filling; the biggest take the rest)"
     counts = counts.sort_values(ascending=False, kind="stable")
     if total >= counts.sum(): return counts.to_dict()
     lo, hi = 0, int(counts.max())
@@ -883,20 +962,23 @@ def _even_caps(counts: pd.Series, total: int) -> dict:
         if counts[lab] > caps[lab]: caps[lab] += 1; left -= 1
     return caps.to_dict()
 
-_UNSET = {"sample_size": "to keep every product", "min_per_label": "to keep every label", "per_label": "for no cap per label"}
-
+# %% ../nbs/00_catalogue.ipynb #5e517c33
 def _check_sampling(sample_size=None, min_per_label=None, per_label=None # as in `balanced_sample`
                    ) -> dict:
-    "The sampling settings as ints (None stays None); ValueError naming the first one that is not a whole number of products, 1 or more"
+    "The sampling settings as ints (None stays None); ValueError naming the first that is not a whole number, 1 or more"
+    unset = {"sample_size": "to keep every product", "min_per_label": "to keep every label",
+             "per_label": "for no cap per label"}
     out = {}
     for name, v in dict(sample_size=sample_size, min_per_label=min_per_label, per_label=per_label).items():
-        whole = not isinstance(v, bool) and (isinstance(v, (int, np.integer)) or (isinstance(v, (float, np.floating)) and float(v).is_integer()))
+        whole = not isinstance(v, bool) and (isinstance(v, (int, np.integer))
+                                             or (isinstance(v, (float, np.floating)) and float(v).is_integer()))
         if v is not None and not (whole and v >= 1):
             raise ValueError(f"{name}={v!r} (--{name.replace('_', '-')}): give a whole number of products, 1 or more, "
-                             f"or leave it out {_UNSET[name]}")
+                             f"or leave it out {unset[name]}")
         out[name] = None if v is None else int(v)
     return out
 
+# %% ../nbs/00_catalogue.ipynb #e896b46d
 def _balanced_positions(lab: pd.Series, # the label of every product
                         sample_size=None, min_per_label=None, per_label=None, seed=0 # as in `balanced_sample`
                        ) -> tuple[np.ndarray, dict]:
@@ -906,8 +988,11 @@ def _balanced_positions(lab: pd.Series, # the label of every product
     has = lab.notna() & lab.astype(str).str.strip().ne("")
     counts = lab[has].value_counts()
     kept = counts[counts >= (min_per_label or 1)]
-    if len(counts) == 0: raise ValueError(f"label {name!r}: every product ({len(lab):,}) is missing it; choose another label")
-    if len(kept) == 0: raise ValueError(f"no {name} has {min_per_label} or more products (the largest has {counts.max()}); lower min_per_label")
+    if len(counts) == 0:
+        raise ValueError(f"label {name!r}: every product ({len(lab):,}) is missing it; choose another label")
+    if len(kept) == 0:
+        raise ValueError(f"no {name} has {min_per_label} or more products (the largest has {counts.max()}); "
+                         "lower min_per_label")
     caps = kept.clip(upper=per_label) if per_label else kept
     if sample_size is not None: caps = pd.Series(_even_caps(caps, int(sample_size)))
     rng = np.random.default_rng(seed)
@@ -915,10 +1000,12 @@ def _balanced_positions(lab: pd.Series, # the label of every product
     for lab_value in sorted(caps.index, key=str):
         rows = np.flatnonzero((lab == lab_value).to_numpy() & has.to_numpy())
         chosen.append(rng.choice(rows, size=int(caps[lab_value]), replace=False))
+    dropped = sorted(map(str, set(counts.index) - set(kept.index)))
     settings = jsonable(dict(sample_size=sample_size, min_per_label=min_per_label, per_label=per_label, seed=seed,
-                              n_before=len(lab), n_labels=len(caps), labels_dropped=sorted(map(str, set(counts.index) - set(kept.index)))))
+                             n_before=len(lab), n_labels=len(caps), labels_dropped=dropped))
     return np.sort(np.concatenate(chosen)), settings
 
+# %% ../nbs/00_catalogue.ipynb #002cb0b1
 def balanced_sample(cat: Catalogue, # the catalogue to sample
                     label: str | None = None, # label column to balance (None: cat.meta['label'])
                     sample_size: int | None = None, # total products, spread evenly over the labels
@@ -928,12 +1015,22 @@ def balanced_sample(cat: Catalogue, # the catalogue to sample
                    ) -> Catalogue:
     "A seeded sample balanced over `label`: small labels dropped, each label capped (seed 000's recipe)"
     label = label or cat.meta.get("label")
-    if label not in cat.df: raise KeyError(f"label={label!r}: not a column of the catalogue; choose one of {[c for c in cat.df.columns if c not in IMAGE_COLUMNS]}")
+    if label not in cat.df:
+        raise KeyError(f"label={label!r}: not a column of the catalogue; choose one of "
+                       f"{[c for c in cat.df.columns if c not in IMAGE_COLUMNS]}")
     pos, settings = _balanced_positions(cat.df[label], sample_size, min_per_label, per_label, seed)
     out = Catalogue(cat.df.iloc[pos], cat.validation.copy(), cat.meta)
     hier = cat.meta.get("label_hierarchy") if label == cat.meta.get("label") else _hierarchy(cat.df.columns, label)
-    out.meta.update(label=label, label_hierarchy=hier, seed=seed, sample={"label": label, **settings, "n_after": len(pos)})
+    out.meta.update(label=label, label_hierarchy=hier, seed=seed,
+                    sample={"label": label, **settings, "n_after": len(pos)})
     return out
+
+# %% ../nbs/00_catalogue.ipynb #45e487a5
+def duplicate_groups(cat: Catalogue # a catalogue
+                    ) -> list[list[str]]:
+    "Groups of product ids whose images are byte-identical (same content_hash), largest first"
+    g = cat.df.groupby("content_hash", sort=False)["id"].agg(list)
+    return sorted([x for x in g if len(x) > 1], key=len, reverse=True)
 
 # %% ../nbs/00_catalogue.ipynb #c420cd3b
 def image_fingerprint(src, # image path, bytes or PIL image
@@ -945,6 +1042,7 @@ def image_fingerprint(src, # image path, bytes or PIL image
     tiny = np.asarray(img.resize((16, 16), Image.BILINEAR), dtype=np.uint8).ravel()
     return dh, tiny
 
+# %% ../nbs/00_catalogue.ipynb #0b59fcb9
 def near_duplicate_pairs(dhashes:np.ndarray, # (n, 32) uint8 packed dHashes
                          tinies:np.ndarray, # (n, 768) uint8 colour thumbnails
                          max_distance:int=4, # largest dHash Hamming distance (of 256 bits)
@@ -963,10 +1061,11 @@ def near_duplicate_pairs(dhashes:np.ndarray, # (n, 32) uint8 packed dHashes
             out.append(np.stack([i[diff <= max_colour_diff], j[diff <= max_colour_diff]], 1))
     return np.concatenate(out) if out else np.zeros((0, 2), dtype=int)
 
+# %% ../nbs/00_catalogue.ipynb #069ac653
 def image_groups(n:int, # number of products
-                     hashes=None, # content hash per product (equal hash = same group)
-                     pairs=None, # extra (i, j) pairs that belong together (near-duplicates)
-                    ) -> np.ndarray:
+                 hashes=None, # content hash per product (equal hash = same group)
+                 pairs=None, # extra (i, j) pairs that belong together (near-duplicates)
+                ) -> np.ndarray:
     "Group number per product (union-find over equal hashes and the given pairs); singletons get their own group."
     parent = np.arange(n)
     def find(a):
@@ -986,7 +1085,8 @@ def image_groups(n:int, # number of products
     roots = np.array([find(i) for i in range(n)])
     return pd.factorize(roots)[0]
 
-def catalogue_groups(cat, # a `vprec.catalogue.Catalogue`
+# %% ../nbs/00_catalogue.ipynb #12f3795e
+def catalogue_groups(cat, # a `Catalogue`
                      near:bool=True, # also join near-identical images (fingerprints of the thumbnails)
                      max_distance:int=4, # see `near_duplicate_pairs`
                      max_colour_diff:float=1.5, # see `near_duplicate_pairs`
@@ -999,63 +1099,70 @@ def catalogue_groups(cat, # a `vprec.catalogue.Catalogue`
         srcs = [t if isinstance(t, (bytes, bytearray)) else cat.image(i) for i, t in
                 enumerate(df["thumbnail"] if "thumbnail" in df else [None] * len(df))]
         fps = [image_fingerprint(s) for s in srcs]
-        pairs = near_duplicate_pairs(np.stack([f[0] for f in fps]), np.stack([f[1] for f in fps]), max_distance, max_colour_diff)
+        pairs = near_duplicate_pairs(np.stack([f[0] for f in fps]), np.stack([f[1] for f in fps]), max_distance,
+                                     max_colour_diff)
     return image_groups(len(df), hashes, pairs)
 
 # %% ../nbs/00_catalogue.ipynb #6bd7ec46
 def _hf_dataset(source) -> tuple | None:
-    "(dataset, source, kind, split) when SOURCE is a Hugging Face dataset (a save_to_disk folder or a Hub id), else None"
+    "(dataset, source, kind, split) when SOURCE is a Hugging Face dataset (save_to_disk folder or Hub id), else None"
     p = Path(source).expanduser()
     if p.exists(): p = p.resolve()
-    if p.is_dir() and _is_hf_dir(p) and not (p / "catalogue.parquet").exists():
+    if p.is_dir() and _is_hf_dir(p) and not RunFolder(p).catalogue_path.exists():
         import datasets
         ds, split = _pick_split(datasets.load_from_disk(str(p)), str(p))
         return ds, str(p), "hf-disk", split
-    if not p.exists() and re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+(:[\w.-]+)?", str(source)) and not str(source).startswith((".", "/")):
+    hub_id = (re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+(:[\w.-]+)?", str(source))
+              and not str(source).startswith((".", "/")))
+    if not p.exists() and hub_id:
         ds, split = _load_hub(str(source))
         return ds, str(source), "hf-hub", split
     return None
 
+# %% ../nbs/00_catalogue.ipynb #c2ec0bf9
 def _sampled_hf(ds, source: str, kind: str, split, label=None, sample_size=None, min_per_label=None, per_label=None,
                 seed=0, progress=True, max_file_bytes=MAX_FILE_BYTES, merge_label_variants=False) -> Catalogue:
     "Draw the balanced sample from a Hugging Face dataset's metadata, then load and check only the chosen rows"
     import datasets
-    if "id" not in map_columns(ds.column_names): ds = ds.add_column("id", [str(i) for i in range(len(ds))])  # row numbers, as load_catalogue gives
+    if "id" not in map_columns(ds.column_names):   # row numbers, as load_catalogue gives
+        ds = ds.add_column("id", [str(i) for i in range(len(ds))])
     images = [n for n, f in ds.features.items() if isinstance(f, datasets.Image)]
     m = _add_top_levels(_rename_roles(_hf_frame(ds.remove_columns(images)), map_columns(ds.column_names)))
     label = label or next((c for c in LABEL_PREFERENCE if c in m), None)
-    if label not in m: raise KeyError(f"label={label!r}: the dataset has no such column; its columns are {list(m.columns)}")
-    spellings = {c: _label_spellings(m[c]) for c in _hierarchy(m.columns, label) if c in m}  # on the whole dataset, as a full load
+    if label not in m:
+        raise KeyError(f"label={label!r}: the dataset has no such column; its columns are {list(m.columns)}")
+    # label spellings on the whole dataset, as a full load sees them
+    spellings = {c: _label_spellings(m[c]) for c in _hierarchy(m.columns, label) if c in m}
     spell = spellings.get(label) or {}
-    lab = pd.Series([spell[v][1 if merge_label_variants else 0] if isinstance(v, str) and v in spell else v for v in m[label]], name=label)
+    lab = pd.Series([spell[v][1 if merge_label_variants else 0] if isinstance(v, str) and v in spell else v
+                     for v in m[label]], name=label)
     pos, settings = _balanced_positions(lab, sample_size, min_per_label, per_label, seed)
-    cat = _require_products(_build(_hf_frame(ds.select(pos)), source, None, label=label, kind=kind, split=split, progress=progress,
-                                   max_file_bytes=max_file_bytes, merge_label_variants=merge_label_variants,
-                                   label_spellings=spellings), source)
-    cat.meta.update(seed=seed, sample={"label": label, **settings, "n_after": len(cat), "drawn_before_image_checks": True})
+    cat = _require_products(_build(_hf_frame(ds.select(pos)), source, None, label=label, kind=kind, split=split,
+                                   progress=progress, max_file_bytes=max_file_bytes,
+                                   merge_label_variants=merge_label_variants, label_spellings=spellings), source)
+    cat.meta.update(seed=seed, sample={"label": label, **settings, "n_after": len(cat),
+                                       "drawn_before_image_checks": True})
     return cat
 
-def duplicate_groups(cat: Catalogue # a catalogue
-                    ) -> list[list[str]]:
-    "Groups of product ids whose images are byte-identical (same content_hash), largest first"
-    g = cat.df.groupby("content_hash", sort=False)["id"].agg(list)
-    return sorted([x for x in g if len(x) > 1], key=len, reverse=True)
-
-def _check_out(out # the run folder the stage will write into
-              ) -> Path:
-    "`out`, checked before any image is read: not a file, and its nearest existing folder writable; ValueError naming the path and the fix"
-    p = Path(out).expanduser()
+# %% ../nbs/00_catalogue.ipynb #5fa361bd
+def _check_out(out # the run folder the stage will write into (a path or a `RunFolder`)
+              ) -> RunFolder:
+    "`out` as a `RunFolder`, checked before any image is read: not a file, and its nearest existing folder writable"
+    rf = RunFolder.of(out); p = rf.path
     fix = "nothing was read or written; move it, or choose another path for the run folder (--out)"
-    if p.exists() and not p.is_dir(): raise ValueError(f"{p}: the run folder is {'a file' if p.is_file() else _file_kind(p.stat().st_mode)}; {fix}")
-    q = p.absolute()
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{p}: the run folder is {'a file' if p.is_file() else _file_kind(p.stat().st_mode)}; {fix}")
+    q = p
     while not q.exists() and not q.is_symlink() and q != q.parent: q = q.parent   # the nearest folder that exists
-    if q != p.absolute() and not q.is_dir(): raise ValueError(f"{p}: {q} is a file, so no run folder can be made under it; {fix}")
+    if q != p and not q.is_dir(): raise ValueError(f"{p}: {q} is a file, so no run folder can be made under it; {fix}")
     if not os.access(q, os.W_OK | os.X_OK):
-        raise ValueError(f"{p}: {q} is not writable (permissions, or a read-only file system); choose another path for the run folder (--out)")
-    return p
+        raise ValueError(f"{p}: {q} is not writable (permissions, or a read-only file system); choose another path for "
+                         "the run folder (--out)")
+    return rf
 
+# %% ../nbs/00_catalogue.ipynb #5faa34e4
 def catalogue_stage(source, # anything `load_catalogue` takes
-                    out, # the run folder to write catalogue.parquet and validation.csv into
+                    out, # the run folder (a path or a `RunFolder`) to write catalogue.parquet and validation.csv into
                     sample_size: int | None = None, # draw a balanced sample of this many products
                     seed: int = 0, # seed of the sample
                     label: str | None = None, # the label column (default: chosen from the source)
@@ -1063,26 +1170,31 @@ def catalogue_stage(source, # anything `load_catalogue` takes
                     metadata=None, # the metadata table, when SOURCE is a folder holding several
                     per_label: int | None = None, # cap on products per label
                     progress: bool = True, # show progress bars
-                    max_file_bytes: int | None = MAX_FILE_BYTES, # refuse image files larger than this on disk (None: no limit)
-                    merge_label_variants: bool = False # merge label spellings that differ only by case, spacing or punctuation
+                    max_file_bytes: int | None = MAX_FILE_BYTES, # refuse larger image files, on disk (None: no limit)
+                    merge_label_variants: bool = False # merge label spellings that differ only by case, spacing or
+                                                       # punctuation
                    ) -> Catalogue:
-    "The catalogue stage: load, validate, optionally sample evenly over `label`, save into `out`; ValueError (nothing written) when no product is usable"
-    sample_size, min_per_label, per_label = _check_sampling(sample_size, min_per_label, per_label).values()  # before any image is read
-    _check_out(out)
+    "The catalogue stage: load, validate, sample evenly over `label` if asked, save; ValueError (nothing saved) if none"
+    # the settings and the run folder first, before any image is read
+    sample_size, min_per_label, per_label = _check_sampling(sample_size, min_per_label, per_label).values()
+    rf = _check_out(out)
     sampling = bool(sample_size or min_per_label or per_label)
     ds = _hf_dataset(source) if sampling and metadata is None else None
     if ds is not None:  # a Hugging Face dataset: draw the sample from the metadata, then check only its images
         cat = _sampled_hf(*ds, label=label, sample_size=sample_size, min_per_label=min_per_label, per_label=per_label,
-                          seed=seed, progress=progress, max_file_bytes=max_file_bytes, merge_label_variants=merge_label_variants)
+                          seed=seed, progress=progress, max_file_bytes=max_file_bytes,
+                          merge_label_variants=merge_label_variants)
     else:
         cat = load_catalogue(source, metadata=metadata, label=label, progress=progress, max_file_bytes=max_file_bytes,
                              merge_label_variants=merge_label_variants)
         if sampling:
-            cat = balanced_sample(cat, label, sample_size=sample_size, min_per_label=min_per_label, per_label=per_label, seed=seed)
+            cat = balanced_sample(cat, label, sample_size=sample_size, min_per_label=min_per_label, per_label=per_label,
+                                  seed=seed)
     cat.meta["seed"] = seed
-    cat.save(out)
+    cat.save(rf)
     return cat
 
+# %% ../nbs/00_catalogue.ipynb #91b4c025
 def catalogue_summary(cat: Catalogue, # a catalogue
                       top: int = 10 # how many label values to list
                      ) -> str:
@@ -1097,12 +1209,14 @@ def catalogue_summary(cat: Catalogue, # a catalogue
     if m.get("label_hierarchy"): lines.append("label hierarchy: " + " > ".join(m["label_hierarchy"]))
     if m.get("sample"):
         s = m["sample"]
-        lines.append(f"balanced sample (seed {s['seed']}): {s['n_after']:,} of {s['n_before']:,} over {s['n_labels']} labels"
-                     + (f"; dropped {len(s['labels_dropped'])} labels under {s['min_per_label']}" if s["labels_dropped"] else ""))
+        dropped = (f"; dropped {len(s['labels_dropped'])} labels under {s['min_per_label']}" if s["labels_dropped"]
+                   else "")
+        lines.append(f"balanced sample (seed {s['seed']}): {s['n_after']:,} of {s['n_before']:,} "
+                     f"over {s['n_labels']} labels{dropped}")
     if len(df):
         sizes = (df.width.astype(str) + "x" + df.height.astype(str)).value_counts()
-        lines.append(f"images: {sizes.index[0]} px most common ({sizes.iloc[0]:,}); {df.image_path.notna().sum():,} files, "
-                     f"{df.image_bytes.notna().sum():,} embedded")
+        lines.append(f"images: {sizes.index[0]} px most common ({sizes.iloc[0]:,}); "
+                     f"{df.image_path.notna().sum():,} files, {df.image_bytes.notna().sum():,} embedded")
     v = cat.validation
     if len(v) == 0: lines.append("problems: none")
     else:
@@ -1110,7 +1224,8 @@ def catalogue_summary(cat: Catalogue, # a catalogue
         groups = v.assign(kind=v.problem.str.split(":").str[0]).groupby("kind", sort=False)
         for kind, g in sorted(groups, key=lambda kg: -len(kg[1])):
             acts = g.action.unique()
-            action = acts[0] if len(acts) == 1 else "kept under new ids" if kind == "duplicate id" else "; ".join(acts[:2])
+            action = (acts[0] if len(acts) == 1 else "kept under new ids" if kind == "duplicate id"
+                      else "; ".join(acts[:2]))
             extra = f" in {len(duplicate_groups(cat))} groups" if kind == "duplicate image" else ""
             lines.append(f"  {kind}: {len(g):,}{extra} ({action})")
     return "\n".join(lines)

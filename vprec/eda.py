@@ -1,4 +1,4 @@
-"""Labels, the long tail, titles, a picture per label, image sizes, brightness, white backgrounds and colours: what the products look like before any model sees them.
+"""Labels, the long tail, titles, one photo per label, image sizes, brightness, backgrounds and colours of the catalogue
 
 Docs: https://vprec.github.io/vprec/eda.html.md"""
 
@@ -6,8 +6,6 @@ Docs: https://vprec.github.io/vprec/eda.html.md"""
 
 # %% ../nbs/01_eda.ipynb #ce37d09f
 from __future__ import annotations
-import os, re
-from pathlib import Path
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
@@ -15,27 +13,23 @@ import matplotlib.colors as mcolors
 from PIL import Image
 from tqdm.auto import tqdm
 from .catalogue import read_image
-from .runfolder import atomic_write
 
 # %% auto #0
 __all__ = ['LUMA', 'BRAND_COLUMNS', 'FASHION_COLOURS', 'image_stats', 'image_stats_table', 'value_table', 'long_tail',
-           'brand_series', 'text_lengths', 'non_ascii_share', 'colour_rgb', 'save_figure', 'plot_counts',
-           'plot_long_tail', 'plot_text_lengths', 'image_grid', 'plot_image_sizes', 'plot_brightness', 'plot_colours']
+           'brand_series', 'text_lengths', 'non_ascii_share', 'colour_rgb', 'plot_counts', 'plot_long_tail',
+           'plot_text_lengths', 'image_grid', 'plot_image_sizes', 'plot_brightness', 'plot_colours']
 
 # %% ../nbs/01_eda.ipynb #bd6b89d8
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 luma weights
 
-def _rgb(src) -> Image.Image:
-    "An RGB PIL image from a PIL image, a path or bytes: `vprec.catalogue.read_image`, the project's one decoder, for all of them."
-    return read_image(src)
-
+# %% ../nbs/01_eda.ipynb #5a6a2d2c
 def image_stats(img, # PIL image, path or bytes
                 white:int=240, # a pixel is near-white when all its channels are >= this
                 border:float=0.05, # width of the border frame, as a share of the shorter side
                 size:int=64, # downsample to at most this many pixels per side first
                ) -> dict:
     "Size, brightness, near-white shares and the mean non-white colour of one image."
-    img = _rgb(img)
+    img = read_image(img)
     w, h = img.size
     if max(w, h) > size:
         s = size / max(w, h)
@@ -61,12 +55,14 @@ def image_stats_table(images, # paths, bytes or PIL images
                      ) -> tuple[pd.DataFrame, list[dict]]:
     "`image_stats` for many images: a DataFrame (one row per readable image, plus `white_background`) and the problems."
     ids = [str(i) for i in (range(len(images)) if ids is None else ids)]
-    if len(ids) != len(images): raise ValueError(f"image_stats_table: {len(images)} images but {len(ids)} ids; pass one id per image")
+    if len(ids) != len(images):
+        raise ValueError(f"image_stats_table: {len(images)} images but {len(ids)} ids; pass one id per image")
     rows, problems = [], []
     for i, src in zip(ids, tqdm(images, desc="image statistics", disable=not progress)):
         try: rows.append(dict(id=i, **image_stats(src, white=white, border=border)))
         except Exception as e: problems.append(dict(item=i, problem=f"{type(e).__name__}: {e}"))
-    cols = ["id", "width", "height", "aspect", "brightness", "white_share", "border_white_share", "fg_r", "fg_g", "fg_b"]
+    cols = ["id", "width", "height", "aspect", "brightness", "white_share", "border_white_share",
+            "fg_r", "fg_g", "fg_b"]
     df = pd.DataFrame(rows, columns=cols)
     df["white_background"] = df["border_white_share"] >= min_share
     return df, problems
@@ -80,6 +76,7 @@ def value_table(s:pd.Series, # a column of labels (missing values are counted as
     return pd.DataFrame({"value": c.index, "count": c.values, "share": c.values / c.sum(),
                          "cum_share": np.cumsum(c.values) / c.sum()})
 
+# %% ../nbs/01_eda.ipynb #4590e461
 def long_tail(s:pd.Series, # a high-cardinality column
              ) -> dict:
     "How concentrated a column is: distinct values, top value and share, values covering half the rows, singletons."
@@ -89,8 +86,9 @@ def long_tail(s:pd.Series, # a high-cardinality column
                 singletons=int((t["count"] == 1).sum()))
 
 # %% ../nbs/01_eda.ipynb #ea0027fa
-BRAND_COLUMNS = ("brand", "brand_name", "brandName", "ground_truth_brand", "manufacturer", "vendor")
+BRAND_COLUMNS = ("brand", "brand_name", "brandName", "ground_truth_brand", "manufacturer", "vendor")  # first present
 
+# %% ../nbs/01_eda.ipynb #447c7d8a
 def _title_brand(t:str, stops:set, max_words:int) -> str|None:
     "Words of a title before the first stop word (within `max_words`), else its first word."
     w = t.split()
@@ -99,6 +97,7 @@ def _title_brand(t:str, stops:set, max_words:int) -> str|None:
         if x.lower() in stops: return " ".join(w[:i]) if i else w[0]
     return w[0]
 
+# %% ../nbs/01_eda.ipynb #a7fe231d
 def brand_series(df:pd.DataFrame, # a catalogue table
                  title:str="title", # the title column, for the proxy
                  stop_column:str|None="gender", # column whose values end the brand part of a title
@@ -108,8 +107,11 @@ def brand_series(df:pd.DataFrame, # a catalogue table
     for c in BRAND_COLUMNS:
         if c in df.columns and df[c].notna().any(): s, how = df[c].astype("string"), f"the `{c}` column"; break
     else:
-        if title not in df.columns: raise KeyError(f"no brand column ({', '.join(BRAND_COLUMNS)}) and no `{title}` column to take a brand proxy from; pass title=<the title column>")
-        stops = {str(v).lower() for v in df[stop_column].dropna().unique()} if stop_column and stop_column in df.columns else set()
+        if title not in df.columns:
+            raise KeyError(f"no brand column ({', '.join(BRAND_COLUMNS)}) and no `{title}` column to take a brand "
+                           "proxy from; pass title=<the title column>")
+        has_stops = stop_column and stop_column in df.columns
+        stops = {str(v).lower() for v in df[stop_column].dropna().unique()} if has_stops else set()
         s = df[title].fillna("").astype(str).map(lambda t: _title_brand(t, stops, max_words)).astype("string")
         how = (f"the words of `{title}` before the first `{stop_column}` word, else its first word" if stops else
                f"the first word of `{title}`") + " (a brand proxy: the catalogue has no brand column)"
@@ -124,6 +126,7 @@ def text_lengths(s:pd.Series, # a text column
     s = s.fillna("").astype(str)
     return pd.DataFrame({"chars": s.str.len(), "words": s.str.split().str.len()}, index=s.index)
 
+# %% ../nbs/01_eda.ipynb #21a51554
 def non_ascii_share(s:pd.Series, # a text column
                    ) -> float:
     "Share of non-empty texts holding at least one non-ASCII character (a cheap sign of other languages or scripts)."
@@ -138,8 +141,9 @@ FASHION_COLOURS = {"navy blue": "#1f2a5c", "off white": "#f3f0e6", "grey melange
     "fluorescent green": "#39e614", "copper": "#b87333", "metallic": "#a8a9ad", "bronze": "#cd7f32",
     "steel": "#7b8a97", "rose": "#e8587a", "peach": "#ffcba4", "turquoise blue": "#30c5d2", "cream": "#fff6d0",
     "mauve": "#c8a2c8", "taupe": "#8b7d6b", "teal": "#008080", "maroon": "#800000", "magenta": "#d0208c",
-    "multi": None, "multicolor": None, "multicolour": None}
+    "multi": None, "multicolor": None, "multicolour": None}   # None: a name that is no single colour
 
+# %% ../nbs/01_eda.ipynb #bc069cee
 def colour_rgb(name, # a colour name such as "Navy Blue"
               ) -> tuple | None:
     "RGB in [0, 1] for a colour name, or None when the name is not one colour."
@@ -152,17 +156,6 @@ def colour_rgb(name, # a colour name such as "Navy Blue"
         if cand in mcolors.CSS4_COLORS: return mcolors.to_rgb(cand)
     return None
 
-# %% ../nbs/01_eda.ipynb #bda824ea
-def save_figure(fig, # a matplotlib figure
-                run_dir, # the run folder
-                stage:str, # the stage, e.g. "eda"
-                name:str, # the figure's name, e.g. "labels"
-                dpi:int=110, # resolution
-               ) -> Path:
-    "Write `fig` to `run_dir/figures/<stage>-<name>.png` atomically and return the path."
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", f"{stage}-{name}"): raise ValueError(f"figure name {stage}-{name!r}: use letters, digits, '-', '_' or '.' only")
-    return atomic_write(Path(run_dir) / "figures" / f"{stage}-{name}.png", lambda t: fig.savefig(t, dpi=dpi, bbox_inches="tight", format="png"))
-
 # %% ../nbs/01_eda.ipynb #67f187cc
 def plot_counts(s:pd.Series, # a label column
                 title:str, # figure title
@@ -170,12 +163,13 @@ def plot_counts(s:pd.Series, # a label column
                 colours=None, # optional list of bar colours, one per value shown
                 ax=None, # draw into this axis
                ):
-    "Horizontal bar chart of the counts of a column's values, largest on top, with counts and shares written on the bars."
+    "Horizontal bars of the counts of a column's values, largest on top, with counts and shares written on the bars."
     t = value_table(s)
     if len(t) > top:
         rest = t.iloc[top - 1:]
-        t = pd.concat([t.iloc[:top - 1], pd.DataFrame({"value": [f"other ({len(rest)} values)"], "count": [rest["count"].sum()],
-                                                      "share": [rest.share.sum()]})], ignore_index=True)
+        other = pd.DataFrame({"value": [f"other ({len(rest)} values)"], "count": [rest["count"].sum()],
+                              "share": [rest.share.sum()]})
+        t = pd.concat([t.iloc[:top - 1], other], ignore_index=True)
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(8, 0.28 * len(t) + 1.2))
     y = np.arange(len(t))[::-1]
     ax.barh(y, t["count"], color=colours if colours is not None else "#4c72b0", edgecolor="#333", linewidth=0.4)
@@ -194,7 +188,8 @@ def plot_long_tail(s:pd.Series, # a high-cardinality column
     "Two panels: the largest values as bars, and the share of rows covered by the top n values (log n)."
     t, lt = value_table(s.dropna()), long_tail(s.dropna())
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw=dict(width_ratios=[1, 1.2]))
-    plot_counts(s.dropna().rename(name), f"The {min(top, len(t))} largest of {lt['n_values']:,} {name}", top=top + 1, ax=a1)
+    plot_counts(s.dropna().rename(name), f"The {min(top, len(t))} largest of {lt['n_values']:,} {name}",
+                top=top + 1, ax=a1)
     n = np.arange(1, len(t) + 1)
     a2.plot(n, t.cum_share * 100, color="#4c72b0", lw=2)
     a2.set_xscale("log"); a2.set_ylim(0, 102); a2.grid(alpha=0.3)
@@ -207,6 +202,7 @@ def plot_long_tail(s:pd.Series, # a high-cardinality column
     fig.tight_layout()
     return fig
 
+# %% ../nbs/01_eda.ipynb #6b216f7a
 def plot_text_lengths(lengths:pd.DataFrame, # output of `text_lengths`
                       name:str="title", # the text field's name
                      ):
@@ -233,12 +229,13 @@ def image_grid(images:list, # PIL images, paths or bytes
     n = len(images)
     if n == 0: raise ValueError("image_grid: no images to draw; pass at least one")
     nrows = -(-n // ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(size * ncols + (2.2 if row_titles else 0), size * nrows * 1.15), squeeze=False)
+    figsize = (size * ncols + (2.2 if row_titles else 0), size * nrows * 1.15)
+    fig, axs = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     for k, ax in enumerate(axs.flat):
         ax.set_xticks([]); ax.set_yticks([])
         for sp in ax.spines.values(): sp.set_visible(False)
         if k >= n: continue
-        try: ax.imshow(_rgb(images[k]))
+        try: ax.imshow(read_image(images[k]))
         except Exception as e: ax.text(0.5, 0.5, "unreadable", ha="center", va="center", transform=ax.transAxes)
         if captions is not None: ax.set_title(str(captions[k]), fontsize=9)
     if row_titles:
@@ -257,18 +254,20 @@ def plot_image_sizes(stats:pd.DataFrame, # output of `image_stats_table`
     a1.scatter(wh.width, wh.height, s=20 + 400 * wh.n / wh.n.max(), alpha=0.6, color="#4c72b0", edgecolor="k", lw=0.3)
     top = wh.sort_values("n", ascending=False).head(3)
     for _, r in top.iterrows():
-        a1.annotate(f"{r.width}x{r.height}: {r.n:,}", (r.width, r.height), xytext=(8, 8), textcoords="offset points", fontsize=9)
+        a1.annotate(f"{r.width}x{r.height}: {r.n:,}", (r.width, r.height), xytext=(8, 8), textcoords="offset points",
+                    fontsize=9)
     lim = max(wh.width.max(), wh.height.max()) * 1.15
     a1.plot([0, lim], [0, lim], color="grey", ls=":", lw=1, label="square")
     a1.set(xlim=(0, lim), ylim=(0, lim), title="Image width against height", xlabel="width (px)", ylabel="height (px)")
     a1.legend(loc="lower right")
     lo, hi = stats.aspect.min(), stats.aspect.max()
-    a2.hist(stats.aspect, bins=np.linspace(lo - 0.05, hi + 0.05, 30) if hi - lo > 1e-9 else np.linspace(lo - 0.5, hi + 0.5, 21),
-            color="#4c72b0", edgecolor="white")
+    bins = np.linspace(lo - 0.05, hi + 0.05, 30) if hi - lo > 1e-9 else np.linspace(lo - 0.5, hi + 0.5, 21)
+    a2.hist(stats.aspect, bins=bins, color="#4c72b0", edgecolor="white")
     a2.set(title="Aspect ratio (width / height)", xlabel="aspect ratio", ylabel="images")
     fig.tight_layout()
     return fig
 
+# %% ../nbs/01_eda.ipynb #676839ad
 def plot_brightness(stats:pd.DataFrame, # output of `image_stats_table`, with the group column joined in
                     group:str|None=None, # a label column to split the white-background share by
                     min_share:float=0.8, # the white-background threshold on the border share
@@ -280,9 +279,11 @@ def plot_brightness(stats:pd.DataFrame, # output of `image_stats_table`, with th
     b = stats.brightness
     axs[0].hist(b, bins=40, color="#8172b2", edgecolor="white")
     axs[0].axvline(b.median(), color="#c44e52", ls="--", label=f"median {b.median():.0f}")
-    axs[0].set(title="Brightness (mean luma, 0-255)", xlabel="brightness", ylabel="images"); axs[0].legend(loc="upper left")
+    axs[0].set(title="Brightness (mean luma, 0-255)", xlabel="brightness", ylabel="images")
+    axs[0].legend(loc="upper left")
     axs[1].hist(stats.border_white_share * 100, bins=np.linspace(0, 100, 41), color="#64b5cd", edgecolor="white")
-    axs[1].axvline(min_share * 100, color="#c44e52", ls="--", label=f"white background: >= {min_share:.0%}\n({stats.white_background.mean():.0%} of images)")
+    axs[1].axvline(min_share * 100, color="#c44e52", ls="--",
+                   label=f"white background: >= {min_share:.0%}\n({stats.white_background.mean():.0%} of images)")
     axs[1].set_yscale("log")
     axs[1].set(title="Near-white pixels in the image border", xlabel=f"border pixels with all channels >= {white} (%)",
                ylabel="images (log scale)"); axs[1].legend(loc="upper left")
@@ -292,8 +293,8 @@ def plot_brightness(stats:pd.DataFrame, # output of `image_stats_table`, with th
         data = [stats.loc[stats[group] == k, "white_share"].values * 100 for k in g.index]
         axs[2].boxplot(data, orientation="horizontal", widths=0.6, showfliers=False, patch_artist=True,
                        boxprops=dict(facecolor="#64b5cd", alpha=0.8), medianprops=dict(color="#c44e52", lw=2))
-        axs[2].set_yticks(range(1, len(g) + 1), [f"{k}\n(n={n:,}; white bg {bg:.0%})" for k, n, bg in zip(g.index, g.n, g.bg)],
-                          fontsize=8 if len(g) > 8 else 9)
+        names = [f"{k}\n(n={n:,}; white bg {bg:.0%})" for k, n, bg in zip(g.index, g.n, g.bg)]
+        axs[2].set_yticks(range(1, len(g) + 1), names, fontsize=8 if len(g) > 8 else 9)
         axs[2].set(xlim=(0, 100), title=f"How much of the photo is white, by {group}",
                    xlabel="near-white pixels in the whole image (%)")
     fig.tight_layout()
@@ -305,12 +306,13 @@ def plot_colours(df:pd.DataFrame, # catalogue table with the colour label column
                  stats:pd.DataFrame|None=None, # `image_stats_table` output to add the measured product colour
                  top:int=30, # colours shown
                 ):
-    "Bars of the colour labels drawn in their own colour; beside them, the median measured non-white colour of those images."
+    "Bars of the colour labels drawn in their own colour; beside them, the median measured non-white colour."
     t = value_table(df[col]).head(top)
     cols = [colour_rgb(v) for v in t.value]
     face = [c if c is not None else (0.85, 0.85, 0.85) for c in cols]
-    fig, axs = plt.subplots(1, 2 if stats is not None else 1, figsize=(10 if stats is not None else 8, 0.3 * len(t) + 1.5),
-                            gridspec_kw=dict(width_ratios=[5, 1]) if stats is not None else None, squeeze=False, sharey=True)
+    measured = stats is not None
+    fig, axs = plt.subplots(1, 2 if measured else 1, figsize=(10 if measured else 8, 0.3 * len(t) + 1.5),
+                            gridspec_kw=dict(width_ratios=[5, 1]) if measured else None, squeeze=False, sharey=True)
     a1 = axs[0, 0]
     y = np.arange(len(t))[::-1]
     bars = a1.barh(y, t["count"], color=face, edgecolor="#333", lw=0.5)
