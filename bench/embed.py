@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vprec.encoders import get_encoder, embed_images, read_rgb, stack_batch, default_workers, _n_cpus
+from vprec.catalogue import read_image
+from vprec.encoders import get_encoder, embed_images, stack_batch, default_workers
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -30,10 +31,10 @@ def main(argv=None):
     bs = a.batch_size
     nw = default_workers(enc, len(paths), bs) if a.num_workers is None else a.num_workers
     print(f"encoder {enc.name} on {enc.device}; {len(paths)} images from {a.images}; batch {bs}; "
-          f"{_n_cpus()} cores; torch threads {torch.get_num_threads()}; pipeline workers {nw}")
+          f"{len(os.sched_getaffinity(0))} cores; torch threads {torch.get_num_threads()}; pipeline workers {nw}")
 
     prep = enc.preprocessor()
-    batches = [stack_batch([prep(read_rgb(p)) for p in paths[i:i + bs]]) for i in range(0, len(paths), bs)]
+    batches = [stack_batch([prep(read_image(p)) for p in paths[i:i + bs]]) for i in range(0, len(paths), bs)]
     enc.forward(batches[0])                               # warm-up (allocations, kernels)
 
     def bare():

@@ -55,7 +55,7 @@ def catalogue_part(args):
         data = f"random unit vectors, 9583 x {args.random_dim}"
     else:
         from vprec.catalogue import catalogue_stage
-        from vprec.encoders import embed_catalogue, load_embeddings
+        from vprec.embed import embed_catalogue, load_embeddings
         run = Path(args.run) if args.run else ROOT / "runs" / "bench-myntra9k"
         if not (run / "catalogue.parquet").exists():
             log(f"catalogue of {shared} -> {run}")

@@ -15,8 +15,39 @@ from multiprocessing import get_context
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
-from vprec.weightfree import (WeightFreeEncoder, raw_descriptors, protocol, nearest, label_precision,
-                              random_precision, crossfit_loo)
+from vprec.runfolder import sha1
+from vprec.weightfree import WeightFreeEncoder, raw_descriptors
+from vprec.index import exact_search
+from vprec.evaluate import precision_at_k, random_precision
+
+def protocol(meta, root, label, min_per_label):
+    "The weight-free chapter's protocol: one product per distinct image file (and its path), labels of enough products."
+    m = meta.assign(path=[str(Path(root) / p) for p in meta["image"]])
+    m["content_hash"] = [sha1(Path(p).read_bytes()) for p in m["path"]]
+    m = m[~m["content_hash"].duplicated()]
+    counts = m[label].value_counts()
+    return m[m[label].isin(counts[counts >= min_per_label].index)].reset_index(drop=True)
+
+def _scores(X, rows, y, k):
+    "Labels (len(rows), k) of the k nearest other products of each product at `rows` (exact search), and the queries'."
+    y = np.asarray(y, dtype=object)
+    R = y[[[j for j in row if j != i][:k] for i, row in zip(rows, exact_search(X, X[rows], k + 1)[1])]]
+    return R, y[rows]
+
+def loo(X, y, k=5):
+    "Leave-one-out (P@1, P@k): every product queries all the others."
+    R, q = _scores(X, np.arange(len(X)), y, k)
+    return precision_at_k(q, R[:, :1], 1), precision_at_k(q, R, k)
+
+def crossfit(raw, y, k=5, folds=5, seed=0):
+    "Leave-one-out (P@1, P@k) of the whitened encoder, each fold embedded by a whitening fitted on the other folds."
+    fold = np.random.default_rng(seed).permutation(len(y)) % folds
+    R = np.empty((len(y), k), object)
+    for f in range(folds):
+        X = WeightFreeEncoder().fit(raw[fold != f]).forward(raw)
+        q = np.flatnonzero(fold == f); R[q] = _scores(X, q, y, k)[0]
+    y = np.asarray(y, dtype=object)
+    return precision_at_k(y, R[:, :1], 1), precision_at_k(y, R, k)
 
 def _decode(p):
     with Image.open(p) as im: return im.convert("RGB").size
@@ -79,9 +110,9 @@ def main():
     if a.against: side_by_side(paths[:m], a.against)
     y = prods[a.label].to_numpy()[ok]
     X = WeightFreeEncoder(whiten=False).forward(raw)
-    p1, p5 = label_precision(nearest(X, X, 5, exclude_self=True), y, y)
-    w1, w5 = crossfit_loo(raw, y, lambda: WeightFreeEncoder(), 5)
-    print(f"leave-one-out {a.label} on these {len(y)} products: random P@5 {random_precision(y):.3f} | "
+    p1, p5 = loo(X, y, 5)
+    w1, w5 = crossfit(raw, y, 5)
+    print(f"leave-one-out {a.label} on these {len(y)} products: random P@5 {random_precision(y, y, True):.3f} | "
           f"weightfree P@1 {p1:.3f} P@5 {p5:.3f} | whitened (5-fold cross-fitted) P@1 {w1:.3f} P@5 {w5:.3f}")
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def run_folder(args) -> Path:
     src = ROOT.parent / "shared" / "data" / "fashion-myntra-9k"
     if not src.exists(): sys.exit(f"no run folder given and {src} is absent: pass --run DIR")
     from vprec.catalogue import catalogue_stage
-    from vprec.encoders import embed_catalogue
+    from vprec.embed import embed_catalogue
     d = ROOT / "runs" / "bench-widget-myntra9k"
     log(f"building {d} from {src} with encoder {args.encoder} (once)")
     if not (d / "catalogue.parquet").exists(): catalogue_stage(src, d)

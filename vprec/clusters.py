@@ -11,8 +11,8 @@ import pandas as pd
 import matplotlib.pyplot as plt
 import matplotlib.colors as mcolors
 from sklearn.decomposition import PCA
-from sklearn.cluster import KMeans, DBSCAN
-from sklearn.metrics import silhouette_score, adjusted_rand_score, normalized_mutual_info_score
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
@@ -29,11 +29,13 @@ def pca_reduce(X:np.ndarray, # (n, d) embeddings
               ) -> tuple[np.ndarray, PCA]:
     "Project `X` onto its first principal components; returns the float32 projection and the fitted PCA."
     X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2 or len(X) < 3: raise ValueError(f"pca_reduce: need a 2-D array with at least 3 rows, got shape {X.shape}")
+    if X.ndim != 2 or len(X) < 3:
+        raise ValueError(f"pca_reduce: need a 2-D array with at least 3 rows, got shape {X.shape}")
     k = int(min(n_components, X.shape[0] - 1, X.shape[1]))
     pca = PCA(n_components=k, random_state=seed, svd_solver="auto").fit(X)
     return pca.transform(X).astype(np.float32), pca
 
+# %% ../nbs/03_clusters.ipynb #plot-ev
 def plot_explained_variance(pca:PCA, # a fitted PCA
                             ax=None, # draw into this axis
                            ):
@@ -65,7 +67,8 @@ def k_sweep(Z:np.ndarray, # (n, d) points, e.g. the PCA projection
     ks = [int(k) for k in ks if 2 <= int(k) < len(Z)]
     if not ks: raise ValueError(f"k_sweep: no K in the range fits {len(Z)} points; use K between 2 and {len(Z) - 1}")
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(Z), silhouette_sample, replace=False)) if silhouette_sample and len(Z) > silhouette_sample else np.arange(len(Z))
+    sample = silhouette_sample and len(Z) > silhouette_sample
+    idx = np.sort(rng.choice(len(Z), silhouette_sample, replace=False)) if sample else np.arange(len(Z))
     rows = []
     for k in ks:
         km = KMeans(k, n_init=n_init, random_state=seed).fit(Z)
@@ -74,6 +77,7 @@ def k_sweep(Z:np.ndarray, # (n, d) points, e.g. the PCA projection
         rows.append(dict(k=k, silhouette=float(sil), inertia=float(km.inertia_), n_scored=len(idx)))
     return pd.DataFrame(rows)
 
+# %% ../nbs/03_clusters.ipynb #choose-k
 def choose_k(sweep:pd.DataFrame, # output of `k_sweep`
             ) -> int:
     "The K with the highest silhouette (the smallest such K on ties)."
@@ -103,12 +107,14 @@ def plot_k_sweep(sweep:pd.DataFrame, # output of `k_sweep`
 
 # %% ../nbs/03_clusters.ipynb #ae9b1fc1
 def knee_point(y, # a curve sampled at equally spaced x, e.g. sorted k-distances
-               curve:str="auto", # "convex": farthest below the chord; "concave": farthest above; "auto": either (after scaling the curve to rise from 0 to 1)
+               curve:str="auto", # "convex": farthest below the chord; "concave": above it; "auto": either
               ) -> int:
     "Index of the knee of a monotone curve: the point farthest from the chord between its ends (axes scaled to [0, 1])."
-    if curve not in ("auto", "convex", "concave"): raise ValueError(f"knee_point: curve={curve!r}; use 'auto', 'convex' or 'concave'")
+    if curve not in ("auto", "convex", "concave"):
+        raise ValueError(f"knee_point: curve={curve!r}; use 'auto', 'convex' or 'concave'")
     y = np.asarray(y, dtype=float)
-    if y.ndim != 1 or len(y) < 3: raise ValueError(f"knee_point: need a 1-D curve with at least 3 points, got shape {y.shape}")
+    if y.ndim != 1 or len(y) < 3:
+        raise ValueError(f"knee_point: need a 1-D curve with at least 3 points, got shape {y.shape}")
     if not np.isfinite(y).all(): raise ValueError("knee_point: the curve holds NaN or infinite values; drop them first")
     span = y[-1] - y[0]
     if span == 0: return len(y) - 1                             # flat: no knee, everything is one density
@@ -125,6 +131,7 @@ def k_distances(Z:np.ndarray, # (n, d) points
     d, _ = NearestNeighbors(n_neighbors=k + 1).fit(Z).kneighbors(Z)
     return np.sort(d[:, k])
 
+# %% ../nbs/03_clusters.ipynb #auto-eps
 def auto_eps(Z:np.ndarray, # (n, d) points
              min_samples:int=10, # DBSCAN's min_samples; the k of the k-distance curve
             ) -> tuple[float, np.ndarray, int]:
@@ -133,6 +140,7 @@ def auto_eps(Z:np.ndarray, # (n, d) points
     i = knee_point(kd, "convex")
     return float(kd[i]), kd, i
 
+# %% ../nbs/03_clusters.ipynb #dbscan-summary
 def dbscan_summary(labels:np.ndarray, # DBSCAN labels, -1 = noise
                   ) -> dict:
     "Clusters found, noise share and the largest cluster's share."
@@ -156,7 +164,8 @@ def plot_dbscan(kd:np.ndarray, # sorted k-distances
         a1.scatter([other_knee], [kd[other_knee]], color="#8172b2", marker="s", zorder=3,
                    label=f"early bend: eps = {kd[other_knee]:.3f} (point {other_knee:,})")
     a1.axhline(kd[knee], color="#c44e52", ls="--", lw=1)
-    a1.scatter([knee], [kd[knee]], color="#c44e52", zorder=3, label=f"chosen knee: eps = {kd[knee]:.3f} (point {knee:,} of {len(kd):,})")
+    a1.scatter([knee], [kd[knee]], color="#c44e52", zorder=3,
+               label=f"chosen knee: eps = {kd[knee]:.3f} (point {knee:,} of {len(kd):,})")
     a1.set(title=f"k-distance curve (k = {min_samples})", xlabel="points sorted by k-distance",
            ylabel=f"distance to the {min_samples}th neighbour"); a1.legend(loc="upper left"); a1.grid(alpha=0.3)
     sizes = pd.Series(summary["sizes"]).sort_values(ascending=False)
@@ -166,7 +175,8 @@ def plot_dbscan(kd:np.ndarray, # sorted k-distances
     a2.bar(range(len(vals)), vals, color=["#4c72b0"] * len(top) + ["#999999"])
     a2.set_xticks(range(len(vals)), names, rotation=90, fontsize=8)
     more = f" (largest 30 of {len(sizes)})" if len(sizes) > 30 else ""
-    a2.set(title=f"DBSCAN at the chosen eps: {summary['n_clusters']} cluster(s){more}, {summary['noise_share']:.1%} noise",
+    a2.set(title=f"DBSCAN at the chosen eps: {summary['n_clusters']} cluster(s){more}, "
+                 f"{summary['noise_share']:.1%} noise",
            xlabel="cluster", ylabel="products"); a2.set_yscale("log")
     fig.tight_layout()
     return fig
@@ -181,7 +191,8 @@ def map_2d(Z:np.ndarray, # (n, d) points (the PCA projection)
           ) -> np.ndarray:
     "Two-dimensional map of the points by UMAP, t-SNE or PCA."
     n = len(Z)
-    if method not in ("umap", "tsne", "pca"): raise ValueError(f"map_2d: unknown method {method!r}; use 'umap', 'tsne' or 'pca'")
+    if method not in ("umap", "tsne", "pca"):
+        raise ValueError(f"map_2d: unknown method {method!r}; use 'umap', 'tsne' or 'pca'")
     with threadpool_limits(threads):
         if method == "pca": return PCA(2, random_state=seed).fit_transform(Z).astype(np.float32)
         if method == "tsne":
@@ -191,6 +202,7 @@ def map_2d(Z:np.ndarray, # (n, d) points (the PCA projection)
         return umap.UMAP(n_neighbors=min(n_neighbors, n - 1), min_dist=0.1, random_state=seed,
                          n_jobs=1).fit_transform(Z).astype(np.float32)
 
+# %% ../nbs/03_clusters.ipynb #palette
 KELLY = ["#0067A5", "#F38400", "#008856", "#BE0032", "#875692", "#F3C300", "#A1CAF1", "#882D17", "#8DB600", "#E68FAC",
          "#2B3D26", "#F6A600", "#604E97", "#DCD300", "#B3446C", "#848482", "#F99379", "#654522", "#C2B280", "#E25822"]
 
@@ -206,7 +218,7 @@ def category_palette(values, # the categories, most important first
 
 # %% ../nbs/03_clusters.ipynb #25096b05
 def label_anchor(xy:np.ndarray, # (n, 2) points of one category
-                 k:int=10, # neighbours that define density (at least a fifth of the set, so a tiny tight island never wins)
+                 k:int=10, # neighbours that define density (at least a fifth of the set: a tiny island never wins)
                 ) -> np.ndarray:
     "The densest point of a set: the one whose k-th nearest neighbour is closest."
     xy = np.asarray(xy, dtype=float)
@@ -215,6 +227,7 @@ def label_anchor(xy:np.ndarray, # (n, 2) points of one category
     d, _ = NearestNeighbors(n_neighbors=k + 1).fit(xy).kneighbors(xy)
     return xy[int(np.argmin(d[:, k]))]
 
+# %% ../nbs/03_clusters.ipynb #place-texts
 def place_texts(ax, # the axis holding the annotations
                 texts:list, # matplotlib annotations (text offset in points), most important first
                 max_steps:int=8, # how far (in text heights) a name may move up or down
@@ -262,7 +275,8 @@ def plot_map(xy:np.ndarray, # (n, 2) map coordinates
     for v in keep:
         ax.scatter([], [], s=40, color=pal[v], label=f"{v} ({(labels == v).sum():,})")
         if annotate:
-            texts.append(ax.annotate(v, tuple(label_anchor(xy[(labels == v).values])), xytext=(0, 0), textcoords="offset points",
+            texts.append(ax.annotate(v, tuple(label_anchor(xy[(labels == v).values])), xytext=(0, 0),
+                                     textcoords="offset points",
                                      fontsize=9, weight="bold", ha="center", va="center",
                                      bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=pal[v], alpha=0.85)))
     ax.legend(title=legend_title, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9, frameon=False,
@@ -279,7 +293,8 @@ def cluster_label_table(clusters, # cluster id per product
                         max_labels:int|None=None, # keep the largest labels; the rest become one "other" column, last
                        ) -> pd.DataFrame:
     "Clusters x labels counts (or row percentages); labels grouped by the cluster holding most of them, so blocks show."
-    t = pd.crosstab(pd.Series(np.asarray(clusters), name="cluster"), pd.Series(np.asarray(labels).astype(str), name="label"))
+    t = pd.crosstab(pd.Series(np.asarray(clusters), name="cluster"),
+                    pd.Series(np.asarray(labels).astype(str), name="label"))
     other = None
     if max_labels and t.shape[1] > max_labels:
         big = t.sum().sort_values(ascending=False, kind="stable").index[:max_labels - 1]
@@ -292,6 +307,7 @@ def cluster_label_table(clusters, # cluster id per product
     if other is not None: t = pd.concat([t, other], axis=1)
     return t.div(t.sum(axis=1), axis=0) * 100 if percent else t
 
+# %% ../nbs/03_clusters.ipynb #cluster-summary
 def cluster_summary(clusters, # cluster id per product
                     labels, # label per product
                     top:int=3, # labels listed per cluster
@@ -305,6 +321,7 @@ def cluster_summary(clusters, # cluster id per product
                          top_labels=", ".join(f"{k} {v / r.sum():.0%}" for k, v in r.head(top).items())))
     return pd.DataFrame(rows)
 
+# %% ../nbs/03_clusters.ipynb #heatmap
 def plot_cluster_heatmap(table:pd.DataFrame, # output of `cluster_label_table` (percent)
                          title:str, # figure title
                          sizes:pd.Series|None=None, # products per cluster, written beside the cluster names

@@ -14,8 +14,9 @@ import pandas as pd
 from PIL import Image
 from .runfolder import (RunFolder, Embeddings, DamagedFile, catalogue_record, jsonable, read_json, save_npz, sha1,
                              versions)
+from .catalogue import read_image
 from .encoders import (ENCODER_ALIASES, ENCODERS_VERSION, class_path, default_workers, embed_images, encoder_class,
-                            fingerprint_key, get_encoder, iter_batches, l2n, normalize_title, read_rgb, stack_batch)
+                            fingerprint_key, get_encoder, iter_batches, l2n, normalize_title, stack_batch)
 
 # %% auto #0
 __all__ = ['EmbeddingCache', 'calibrate_dedup', 'catalogue_items', 'preprocessed_items', 'embed_catalogue', 'embeddings_slug',
@@ -66,6 +67,7 @@ def _perturb_text(t:str) -> str:
     if len(w) > 1: w[0], w[1] = w[1], w[0]
     return " ".join(w)
 
+# %% ../nbs/02c_embed.ipynb #c1a6b12a
 def calibrate_dedup(encoder, # the encoder that made X
                     X:np.ndarray, # (n, d) rows of the catalogue
                     keys:list, # content hash per row (byte-identical images share one)
@@ -90,25 +92,27 @@ def calibrate_dedup(encoder, # the encoder that made X
     probe = np.sort(rng.choice(n, min(n, n_probe), replace=False))
     try:
         if encoder.modality == "text": Y = encoder.encode_texts([_perturb_text(items[i]) for i in probe])
-        else: Y = encoder.encode_images([_perturb_image(read_rgb(items[i])) for i in probe])
+        else: Y = encoder.encode_images([_perturb_image(read_image(items[i])) for i in probe])
     except Exception as e:
         return {"dedup_threshold": default, "method": f"default (probes failed: {str(e)[:200]})"}
     dup = (Y * X[probe]).sum(1)
     q05, q99 = float(np.quantile(dup, .05)), float(np.quantile(nn, .99))
     t = (q05 + q99) / 2 if q05 > q99 else q99
     return {"dedup_threshold": round(min(t, 0.9999), 4),
-            "method": "midpoint of near-duplicate q05 and distinct-nearest q99" if q05 > q99 else "distinct-nearest q99 (overlap)",
+            "method": "midpoint of near-duplicate q05 and distinct-nearest q99" if q05 > q99 else
+                      "distinct-nearest q99 (overlap)",
             "near_dup_q05": round(q05, 4), "near_dup_median": round(float(np.median(dup)), 4),
             "distinct_nn_q99": round(q99, 4), "distinct_nn_median": round(float(np.median(nn)), 4),
             "n_probe": int(len(probe)), "n_distinct": int(len(nn)),
             "identical_pairs": len(ident), "identical_min_cos": round(min(ident), 4) if ident else None,
-            "perturbation": "resize 90% + JPEG q75" if encoder.modality == "image" else "lower case, no punctuation, first two words swapped"}
+            "perturbation": "resize 90% + JPEG q75" if encoder.modality == "image" else
+                            "lower case, no punctuation, first two words swapped"}
 
 # %% ../nbs/02c_embed.ipynb #enc047
 def catalogue_items(run, # a run folder (path or `RunFolder`)
                     modality:str="image", # what will be embedded: "image" (titles are never read) or "text"
                    ) -> tuple:
-    "(table, items, cache keys) of a run's catalogue for an encoder of `modality`; ValueError naming the file and the fix when it cannot serve."
+    "(table, items, cache keys) of a run's catalogue for an encoder of `modality`; else ValueError naming the fix."
     rf = RunFolder.of(run); p, fix = rf.catalogue_path, rf.mend("catalogue")
     need = ("id", "title") if modality == "text" else ("id", "image_path", "image_bytes")
     cols = ["id", "title"] if modality == "text" else ["id", "image_path", "image_bytes", "content_hash"]
@@ -120,19 +124,26 @@ def catalogue_items(run, # a run folder (path or `RunFolder`)
         if c not in df: df[c] = None
     missing = df["id"].isna()
     if missing.any():
-        raise ValueError(f"{p}: {int(missing.sum())} product(s) have no id (rows {', '.join(map(str, np.flatnonzero(missing)[:5]))}); {fix}")
+        rows = ", ".join(map(str, np.flatnonzero(missing)[:5]))
+        raise ValueError(f"{p}: {int(missing.sum())} product(s) have no id (rows {rows}); {fix}")
     df["id"] = df["id"].astype(str)
     dup = df["id"][df["id"].duplicated()].unique()
     if len(dup): raise ValueError(f"{p}: product id(s) {', '.join(dup[:5])} appear more than once; {fix}")
     if modality == "text":
         items = [normalize_title(t) for t in df["title"]]
         return df, items, ["title:" + sha1(t) for t in items]
-    items = [p if isinstance(p, str) and p else bytes(b) if b is not None and not (isinstance(b, float) and math.isnan(b)) else None
-             for p, b in zip(df["image_path"], df["image_bytes"])]
-    keys = [h if isinstance(h, str) and h else sha1(it) if isinstance(it, bytes) else f"path:{it}" if it is not None else f"missing:{i}"
-            for h, it, i in zip(df["content_hash"], items, df["id"])]
-    return df, items, keys
+    def source(path, data):
+        "The image file of a product, else its bytes, else None."
+        if isinstance(path, str) and path: return path
+        return bytes(data) if data is not None and not (isinstance(data, float) and math.isnan(data)) else None
+    def key(h, it, i):
+        "The cache key of a product: its content hash (or a hash of its bytes, or its path)."
+        if isinstance(h, str) and h: return h
+        return sha1(it) if isinstance(it, bytes) else f"path:{it}" if it is not None else f"missing:{i}"
+    items = [source(a, b) for a, b in zip(df["image_path"], df["image_bytes"])]
+    return df, items, [key(h, it, i) for h, it, i in zip(df["content_hash"], items, df["id"])]
 
+# %% ../nbs/02c_embed.ipynb #pre
 def preprocessed_items(enc, # an encoder with `needs_fit` (its unfitted fingerprint keys the cache)
                        items:list, # image sources
                        keys:list, # their content keys
@@ -142,7 +153,7 @@ def preprocessed_items(enc, # an encoder with `needs_fit` (its unfitted fingerpr
                        num_workers:int|None=None, # decoding workers (None: `default_workers`)
                        progress:bool=False, # progress bar
                       ) -> tuple:
-    "Preprocessed items of a `needs_fit` encoder, through a cache under its unfitted fingerprint: (rows of the good items, ok mask, problems)."
+    "Preprocessed items of a `needs_fit` encoder, cached under its unfitted fingerprint: (rows, ok mask, problems)."
     cache = EmbeddingCache(folder, enc.name + "-pre", enc.fingerprint)
     todo = [i for i in range(len(items)) if keys[i] not in cache]
     out, ok, problems = {}, np.zeros(len(items), bool), []
@@ -151,10 +162,12 @@ def preprocessed_items(enc, # an encoder with `needs_fit` (its unfitted fingerpr
     if todo:
         bs = int(batch_size or enc.default_batch_size())
         nw = default_workers(enc, len(todo), bs) if num_workers is None else num_workers
-        for idx, B, probs in iter_batches(enc, [items[i] for i in todo], bs, nw, progress, [names[i] for i in todo], forward=False):
+        batches = iter_batches(enc, [items[i] for i in todo], bs, nw, progress, [names[i] for i in todo], forward=False)
+        for idx, B, probs in batches:
             problems += probs
-            for j, row in zip(idx, B): out[todo[j]] = row; ok[todo[j]] = True
-        vec = [i for i in todo if ok[i] and isinstance(out[i], np.ndarray) and out[i].ndim == 1 and out[i].size <= 65536]
+            for j, row in zip(idx, B if idx else []): out[todo[j]] = row; ok[todo[j]] = True   # B: None when all bad
+        vec = [i for i in todo
+               if ok[i] and isinstance(out[i], np.ndarray) and out[i].ndim == 1 and out[i].size <= 65536]
         if vec: cache.put([keys[i] for i in vec], [out[i] for i in vec]); cache.save()
     return [out[i] for i in range(len(items)) if ok[i]], ok, problems
 
@@ -169,12 +182,13 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
                     calibrate:bool=True, # calibrate the near-duplicate threshold
                     set_latest:bool=True, # point embeddings/latest at these embeddings
                    ) -> Embeddings:
-    "Embed every product of a run's catalogue; write its embeddings (and a fitted encoder's state) and, with `set_latest`, `latest`."
+    "Embed every product of a run's catalogue; write its embeddings (and a fitted encoder's state), and `latest`."
     rf = RunFolder.of(run_dir); cat_path = rf.catalogue_path
-    if not cat_path.exists(): raise FileNotFoundError(f"{cat_path} not found: run `vprec catalogue SOURCE --out {rf}` first")
+    if not cat_path.exists():
+        raise FileNotFoundError(f"{cat_path} not found: run `vprec catalogue SOURCE --out {rf}` first")
     requested = encoder if isinstance(encoder, str) else getattr(encoder, "name", str(encoder))
     enc = get_encoder(encoder, device=device)
-    df, items, keys = catalogue_items(rf, "text" if enc.modality == "text" else "image")   # an image encoder never reads titles
+    df, items, keys = catalogue_items(rf, "text" if enc.modality == "text" else "image")   # images: titles never read
     cache_dir = Path(cache_dir) if cache_dir else rf.cache_dir
     ids, n, t0 = df["id"].tolist(), len(df), time.time()
     names = [f"product {i}" for i in ids]
@@ -183,14 +197,15 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
     pre = None
     def nothing_embedded():
         first = f" (first: {problems[0]['item']}: {problems[0]['problem']})" if problems else ""
-        return ValueError(f"none of the {n} products of {cat_path} could be embedded with {enc.name}{first}; nothing was "
-                          f"written; fix or replace the images and {rf.mend('catalogue')}")
+        return ValueError(f"none of the {n} products of {cat_path} could be embedded with {enc.name}{first}; "
+                          f"nothing was written; fix or replace the images and {rf.mend('catalogue')}")
     if enc.needs_fit and not enc.fitted:                         # fit catalogue statistics first
         fit_on = items
         if enc.modality != "text":
             idx = np.flatnonzero(ok)
-            stack, ok_sub, probs = preprocessed_items(enc, [items[i] for i in idx], [keys[i] for i in idx], [names[i] for i in idx],
-                                                      cache_dir, batch_size, num_workers, progress)
+            stack, ok_sub, probs = preprocessed_items(enc, [items[i] for i in idx], [keys[i] for i in idx],
+                                                      [names[i] for i in idx], cache_dir, batch_size, num_workers,
+                                                      progress)
             problems += probs; ok[idx[~ok_sub]] = False
             if not stack: raise nothing_embedded()
             fit_on = stack_batch(stack); pre = dict(zip(np.flatnonzero(ok), stack))
@@ -206,12 +221,14 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
     bs = int(batch_size or enc.default_batch_size())
     if todo:
         if enc.modality == "text":
-            new = np.concatenate([enc.encode_texts([items[i] for i in todo[j:j + 4096]]) for j in range(0, len(todo), 4096)])
+            new = np.concatenate([enc.encode_texts([items[i] for i in todo[j:j + 4096]])
+                                  for j in range(0, len(todo), 4096)])
             cache.put([keys[i] for i in todo], new)
         elif pre is not None:
             for j in range(0, len(todo), bs):
                 part = todo[j:j + bs]
-                cache.put([keys[i] for i in part], np.asarray(enc.forward(stack_batch([pre[i] for i in part])), np.float32))
+                Y = np.asarray(enc.forward(stack_batch([pre[i] for i in part])), np.float32)
+                cache.put([keys[i] for i in part], Y)
         else:
             Xn, okn, probs = embed_images(enc, [items[i] for i in todo], batch_size=bs, num_workers=num_workers,
                                           progress=progress, names=[names[i] for i in todo])
@@ -231,7 +248,8 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
     meta = {"fingerprint": fp, "ids": kept, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "catalogue": catalogue_record(ids, df[column].tolist(), column),
             "requested": requested, "choice": getattr(enc, "choice", {"requested": requested, "chosen": enc.name}),
-            "spec": getattr(enc, "spec", {"name": enc.name, "kwargs": {}}), "class": class_path(enc), "modality": enc.modality,
+            "spec": getattr(enc, "spec", {"name": enc.name, "kwargs": {}}), "class": class_path(enc),
+            "modality": enc.modality,
             "supports_text": bool(enc.supports_text), "state": [],
             "dedup_threshold": cal["dedup_threshold"], "dedup_calibration": cal,
             "problems": problems, "n_catalogue": n, "cache": {"reused": int(len(rows0) - len(todo)),
@@ -245,8 +263,9 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
         print(f"{len(problems)} of {n} products could not be embedded and were left out "
               f"(first: {problems[0]['item']}: {problems[0]['problem']}); see embeddings/{enc.name}.json 'problems'")
     if progress:
-        print(f"embedded {len(kept)} products with {enc.name} (dim {X.shape[1]}): {meta['cache']['computed']} computed, "
-              f"{meta['cache']['reused']} from the cache, dedup threshold {cal['dedup_threshold']} [{cal['method']}]")
+        print(f"embedded {len(kept)} products with {enc.name} (dim {X.shape[1]}): {meta['cache']['computed']} "
+              f"computed, {meta['cache']['reused']} from the cache, dedup threshold {cal['dedup_threshold']} "
+              f"[{cal['method']}]")
     return rf.read_embeddings(enc.name)
 
 # %% ../nbs/02c_embed.ipynb #enc049
@@ -258,13 +277,15 @@ def embeddings_slug(run, # a run folder (path or `RunFolder`)
     alias = ENCODER_ALIASES.get(encoder.strip().lower()) if isinstance(encoder, str) else None
     return alias if alias in rf.encoders() else rf.resolve(encoder)
 
+# %% ../nbs/02c_embed.ipynb #load-embeddings
 def load_embeddings(run_dir, # run folder (path or `RunFolder`)
                     encoder=None, # slug/name; None: embeddings/latest
                    ) -> Embeddings:
-    "The embeddings an `embed` run wrote, checked against their json; names a damaged file and the command that rewrites it."
+    "The embeddings an `embed` run wrote, checked against their json; a damaged file is named with the fix."
     rf = RunFolder.of(run_dir)
     return rf.read_embeddings(embeddings_slug(rf, encoder))
 
+# %% ../nbs/02c_embed.ipynb #load-encoder
 def load_encoder(run_dir, # run folder (path or `RunFolder`)
                  encoder=None, # slug/name; None: embeddings/latest
                  device:str|None=None, # device for torch encoders
@@ -283,11 +304,13 @@ def load_encoder(run_dir, # run folder (path or `RunFolder`)
                               f"({type(e).__name__}: {e}); {fix}") from None
     else:
         spec = meta.get("spec")
-        if not (isinstance(spec, dict) and isinstance(spec.get("name"), str) and isinstance(spec.get("kwargs", {}), dict)):
+        if not (isinstance(spec, dict) and isinstance(spec.get("name"), str)
+                and isinstance(spec.get("kwargs", {}), dict)):
             raise DamagedFile(f"{where} has no 'spec' with an encoder name; {fix}")
         enc = get_encoder(spec["name"], device=device, **spec.get("kwargs", {}))
     now, then = jsonable(enc.fingerprint, sort_keys=True), meta["fingerprint"]
     if now != then:
         diff = sorted(k for k in set(now) | set(then) if now.get(k) != then.get(k))
-        raise ValueError(f"the encoder loaded now differs from the one that made {slug} in {diff}; {fix} or restore the original weights")
+        raise ValueError(f"the encoder loaded now differs from the one that made {slug} in {diff}; {fix} or restore "
+                         "the original weights")
     return enc

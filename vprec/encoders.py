@@ -1,4 +1,4 @@
-"""Images and titles into float32, L2-normalised vectors behind one small interface: CLIP (open_clip), timm backbones, the weight-free descriptors, a raw-pixel baseline and a TF-IDF title encoder; a parallel batch pipeline, a cache keyed by fingerprint and content, and the `embed` stage.
+"""Images and titles into float32, L2-normalised vectors behind one small interface: CLIP (open_clip), timm backbones, the weight-free descriptors, a raw-pixel baseline and a TF-IDF title encoder, with a parallel batch pipeline and one way to choose an encoder by name.
 
 Docs: https://vprec.github.io/vprec/encoders.html.md"""
 
@@ -6,9 +6,7 @@ Docs: https://vprec.github.io/vprec/encoders.html.md"""
 
 # %% ../nbs/02_encoders.ipynb #enc003
 from __future__ import annotations
-import contextlib, hashlib, importlib, io, json, logging, math, os, re, sys, time, unicodedata, warnings
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+import contextlib, hashlib, json, logging, math, os, re, sys, unicodedata, warnings
 from pathlib import Path
 from .runfolder import jsonable, sha1
 from .catalogue import read_image
@@ -18,26 +16,17 @@ if os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() not in ("0", "false", "
     for _v in OFFLINE_VARS: os.environ.setdefault(_v, "1")
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['OFFLINE_VARS', 'ENCODERS_VERSION', 'CLIP_DEFAULT', 'CLIP_TEMPLATE', 'CLIP_TEMPLATES', 'CLIP_HUB', 'ENCODER_CLASSES',
-           'ENCODER_ALIASES', 'ensure_offline', 'resolve_device', 'l2n', 'fingerprint_key', 'read_rgb', 'Encoder',
-           'stack_batch', 'default_workers', 'iter_batches', 'embed_images', 'PixelEncoder', 'clip_model_name',
-           'clip_slug', 'file_id', 'WeightsUnavailable', 'ClipPreprocess', 'ClipEncoder', 'TimmEncoder',
-           'normalize_title', 'TfidfTitleEncoder', 'parse_encoder_name', 'clip_candidates', 'auto_encoder',
-           'get_encoder', 'encoder_class', 'class_path']
+           'ENCODER_ALIASES', 'ensure_offline', 'resolve_device', 'l2n', 'fingerprint_key', 'Encoder', 'stack_batch',
+           'default_workers', 'iter_batches', 'embed_images', 'PixelEncoder', 'clip_model_name', 'clip_slug', 'file_id',
+           'WeightsUnavailable', 'ClipPreprocess', 'ClipEncoder', 'TimmEncoder', 'normalize_title', 'TfidfTitleEncoder',
+           'parse_encoder_name', 'clip_candidates', 'get_encoder', 'auto_encoder', 'encoder_class', 'class_path']
 
 # %% ../nbs/02_encoders.ipynb #enc006
-ENCODERS_VERSION = "1"  # bump when an encoder's numbers change for the same weights and images (invalidates caches)
-
-def _torch():
-    "torch, imported on first use (reading embeddings never pays for it)."
-    import torch
-    return torch
-
 def ensure_offline() -> bool:
     "Switch the Hugging Face libraries to offline mode unless the user allowed the hub with HF_HUB_OFFLINE=0."
     if os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("0", "false", "no", "off"): return False
@@ -45,6 +34,12 @@ def ensure_offline() -> bool:
     hc = sys.modules.get("huggingface_hub.constants")
     if hc is not None: hc.HF_HUB_OFFLINE = True
     return True
+
+# %% ../nbs/02_encoders.ipynb #resolve-device
+def _torch():
+    "torch, imported on first use (reading embeddings never pays for it)."
+    import torch
+    return torch
 
 def resolve_device(device:str|None=None, # "cuda", "mps", "cpu" or None for the best available
                   ) -> str:
@@ -56,6 +51,7 @@ def resolve_device(device:str|None=None, # "cuda", "mps", "cpu" or None for the 
     if mps is not None and mps.is_available(): return "mps"
     return "cpu"
 
+# %% ../nbs/02_encoders.ipynb #l2n
 def l2n(X, # (n, d) array (or (d,))
         eps:float=1e-12, # rows with a smaller norm are left as they are (zero stays zero)
        ) -> np.ndarray:
@@ -64,22 +60,13 @@ def l2n(X, # (n, d) array (or (d,))
     n = np.linalg.norm(X, axis=-1, keepdims=True)
     return (X / np.where(n > eps, n, 1.0)).astype(np.float32)
 
+# %% ../nbs/02_encoders.ipynb #fingerprint-key
+ENCODERS_VERSION = "1"  # bump when an encoder's numbers change for the same weights and images (invalidates caches)
+
 def fingerprint_key(fp:dict # an encoder fingerprint
                    ) -> str:
     "A short stable hash of a fingerprint (the cache key of an encoder)."
     return sha1(json.dumps(jsonable(fp, sort_keys=True), sort_keys=True))[:16]
-
-# %% ../nbs/02_encoders.ipynb #enc009
-def _label(src) -> str:
-    "How an image source is named in messages."
-    if isinstance(src, (bytes, bytearray, memoryview)): return f"<{len(src)} bytes>"
-    if isinstance(src, Image.Image): return f"<PIL image {src.size[0]}x{src.size[1]}>"
-    return str(src)
-
-def read_rgb(src, # a path, bytes, a PIL image or a Hugging Face {'bytes', 'path'} dict
-            ) -> Image.Image:
-    "An RGB PIL image from `src` through `vprec.catalogue.read_image`, the project's one decoder; ValueError naming the item when unusable."
-    return read_image(src)
 
 # %% ../nbs/02_encoders.ipynb #enc013
 class Encoder:
@@ -137,10 +124,12 @@ class Encoder:
         return X
     def encode_texts(self, texts, # a string or a list of strings
                     ) -> np.ndarray:
-        "Text queries -> rows in the catalogue's space (encoders with `supports_text`); the base class raises ValueError."
+        "Text queries -> rows in the catalogue's space (encoders with `supports_text`); the base raises ValueError."
         raise ValueError(f"encoder {self.name!r} has no text tower; embed text queries with a CLIP encoder "
                          "or 'tfidf-title'")
-    def state(self) -> dict: return {}
+    def state(self) -> dict:
+        "What a fitted encoder needs to embed a new query (numpy arrays and JSON-able values); empty when none."
+        return {}
     @classmethod
     def from_state(cls, state:dict, # what `state()` returned, also after a JSON/npz round trip
                   ):
@@ -149,14 +138,21 @@ class Encoder:
     def __repr__(self): return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device!r})"
 
 # %% ../nbs/02_encoders.ipynb #enc015
+def _label(src) -> str:
+    "How an image source is named in messages."
+    if isinstance(src, (bytes, bytearray, memoryview)): return f"<{len(src)} bytes>"
+    if isinstance(src, Image.Image): return f"<PIL image {src.size[0]}x{src.size[1]}>"
+    return str(src)
+
 class _Decode:
     "Item i -> (i, preprocessed, None) or (i, None, problem); never raises, so one bad image costs only itself."
     def __init__(self, items, prep): self.items, self.prep = items, prep
     def __len__(self): return len(self.items)
     def __getitem__(self, i):
-        try: return i, self.prep(read_rgb(self.items[i])), None
+        try: return i, self.prep(read_image(self.items[i])), None
         except Exception as e: return i, None, str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
 
+# %% ../nbs/02_encoders.ipynb #stack-batch
 def stack_batch(rows:list # preprocessed items (arrays or tensors)
                ):
     "Stack preprocessed items into one batch (torch tensors stay tensors)."
@@ -164,10 +160,7 @@ def stack_batch(rows:list # preprocessed items (arrays or tensors)
     if isinstance(rows[0], np.ndarray): return np.stack(rows)
     return list(rows)
 
-def _collate(rows):
-    good = [r for r in rows if r[2] is None]
-    return [r[0] for r in good], (stack_batch([r[1] for r in good]) if good else None), [(r[0], r[2]) for r in rows if r[2] is not None]
-
+# %% ../nbs/02_encoders.ipynb #default-workers
 def _n_cpus() -> int:
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
@@ -182,6 +175,13 @@ def default_workers(encoder, # the encoder that will run
     busy_main = getattr(encoder, "uses_torch", False) and getattr(encoder, "device", "cpu") == "cpu"
     return max(1, min(8, c - 1 if busy_main else c))
 
+# %% ../nbs/02_encoders.ipynb #iter-batches
+def _collate(rows):
+    "`_Decode` items -> (indices of the good ones, their stacked batch or None, (index, problem) of the bad ones)."
+    good = [r for r in rows if r[2] is None]
+    batch = stack_batch([r[1] for r in good]) if good else None
+    return [r[0] for r in good], batch, [(r[0], r[2]) for r in rows if r[2] is not None]
+
 def iter_batches(encoder, # an `Encoder`
                  items, # image sources (paths, bytes, PIL images)
                  batch_size:int, # items per batch
@@ -193,10 +193,12 @@ def iter_batches(encoder, # an `Encoder`
     "Yield (indices, output, problems) per batch: output is `forward(batch)`, or the stacked preprocessed batch."
     items = list(items); ds = _Decode(items, encoder.preprocessor())
     if num_workers:   # decoding in worker processes, through torch's DataLoader
-        dl = _torch().utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate,
-                                            prefetch_factor=4, pin_memory=getattr(encoder, "device", "cpu") == "cuda")
+        dl = _torch().utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                            collate_fn=_collate, prefetch_factor=4,
+                                            pin_memory=getattr(encoder, "device", "cpu") == "cuda")
     else:             # in this process: no torch needed (a weight-free or pixel query never imports it)
-        dl = (_collate([ds[i] for i in range(s, min(s + batch_size, len(items)))]) for s in range(0, len(items), batch_size))
+        dl = (_collate([ds[i] for i in range(s, min(s + batch_size, len(items)))])
+              for s in range(0, len(items), batch_size))
     desc = f"{'embed' if forward else 'preprocess'} {encoder.name}"
     with tqdm(total=len(items), desc=desc, unit="img", disable=not progress) as bar:
         for idx, batch, bad in dl:
@@ -213,6 +215,7 @@ def iter_batches(encoder, # an `Encoder`
             bar.update(len(idx) + len(bad))
             yield idx, out, probs
 
+# %% ../nbs/02_encoders.ipynb #embed-images
 def embed_images(encoder, # an Encoder (or anything with its interface)
                  images, # paths, bytes or PIL images
                  batch_size:int|None=None, # None: the encoder's device-sized default
@@ -270,19 +273,22 @@ CLIP_TEMPLATES = ("a product photo of {}", "a photo of {}", "a studio photo of {
                   "an e-commerce photo of {}", "{}")  # averaged when templates="ensemble"
 _SCHEMAS = ("hf-hub:", "local-dir:")
 CLIP_HUB = {"laion2b_s34b_b79k": "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",  # where open_clip keeps ViT-B-32's weights
-            "openai": "timm/vit_base_patch32_clip_224.openai"}            # on the hub (checked against its registry below)
+            "openai": "timm/vit_base_patch32_clip_224.openai"}            # on the hub (checked against its registry)
 
-def _slugify(s) -> str: return re.sub(r"[^a-z0-9]+", "-", str(s).lower()).strip("-")
-
+# %% ../nbs/02_encoders.ipynb #clip-model-name
 def clip_model_name(model:str, # open_clip model name, or an hf-hub:/local-dir: id
                     pretrained=None, # a pretrained tag, a checkpoint path, or None for random weights
                    ) -> str:
     "The open_clip architecture to build for `pretrained`: the -quickgelu variant for QuickGELU-trained weights."
-    if model.startswith(_SCHEMAS) or model.endswith("-quickgelu") or not isinstance(pretrained, (str, Path)): return model
+    if model.startswith(_SCHEMAS) or model.endswith("-quickgelu") or not isinstance(pretrained, (str, Path)):
+        return model
     import open_clip
     quick = open_clip.get_pretrained_cfg(model, str(pretrained)).get("quick_gelu", False)
     if not quick and Path(pretrained).is_file(): quick = "openai" in str(pretrained).lower()
     return f"{model}-quickgelu" if quick and f"{model}-quickgelu" in open_clip.list_models() else model
+
+# %% ../nbs/02_encoders.ipynb #clip-slug
+def _slugify(s) -> str: return re.sub(r"[^a-z0-9]+", "-", str(s).lower()).strip("-")
 
 def clip_slug(model:str, # open_clip model name (or hf-hub:/local-dir: id)
               pretrained=None, # tag, checkpoint path, or None
@@ -305,6 +311,7 @@ def file_id(path, # a (large) checkpoint file
         if n > 2 << 20: f.seek(-(1 << 20), 2); h.update(f.read())
     return f"{p.name}:{n}:{h.hexdigest()[:16]}"
 
+# %% ../nbs/02_encoders.ipynb #weights-unavailable
 def _hf_cached(hub:str) -> str|None:
     "Path of open_clip weights for `org/repo/[file]` in the local Hugging Face cache, or None."
     try: from huggingface_hub import try_to_load_from_cache
@@ -318,10 +325,11 @@ def _hf_cached(hub:str) -> str|None:
 class WeightsUnavailable(ValueError, RuntimeError):
     "Model weights could not be loaded; the message says what was tried and how to fix it (a ValueError for the CLI)."
 
+# %% ../nbs/02_encoders.ipynb #clip-preprocess
 def _describe(tf) -> str: return re.sub(r"\s+", " ", repr(tf)).strip()
 
 class ClipPreprocess:
-    "open_clip's standard eval transform (shortest side resize, centre crop, normalise) in PIL + numpy: same numbers, less CPU."
+    "open_clip's standard eval transform (short side resized, centre crop, normalised) in PIL + numpy: less CPU."
     def __init__(self, size:int, # side of the square crop; the shortest side is resized to it first
                  mean, # per-channel RGB mean subtracted (pixel values scaled to [0, 1])
                  std, # per-channel RGB standard deviation divided by
@@ -349,26 +357,33 @@ class ClipPreprocess:
         a = (np.asarray(img, np.float32) * np.float32(1 / 255) - self.mean) / self.std
         return _torch().from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
 
+# %% ../nbs/02_encoders.ipynb #device-batch
 def _autocast(device:str):
     "Mixed precision on GPU (float16 autocast), full precision elsewhere."
     torch = _torch()
     return torch.autocast("cuda", dtype=torch.float16) if device == "cuda" else contextlib.nullcontext()
 
 def _device_batch(device:str, per_gb:int=16) -> int:
+    "A batch size for a torch model on `device`: by GPU memory on cuda (64 to 1024), 64 on mps, 32 on the CPU."
     if device == "cuda":
         gb = _torch().cuda.get_device_properties(0).total_memory / 2**30
         return int(min(1024, max(64, 2 ** int(math.log2(max(1, gb * per_gb))))))
     return 64 if device == "mps" else 32
 
-# %% ../nbs/02_encoders.ipynb #enc026
+# %% ../nbs/02_encoders.ipynb #quiet
+class _DropOpenClipErrors(logging.Filter):
+    "A logging filter that drops the ERROR records open_clip's own modules emit."
+    def filter(self, r): return not (r.levelno >= logging.ERROR and "open_clip" in r.pathname)
+
 @contextlib.contextmanager
 def _quiet_open_clip_errors():
-    "Drop the ERROR lines open_clip logs for each failed download attempt while it loads; `WeightsUnavailable` carries the cause instead."
-    drop = type("DropOpenClipErrors", (logging.Filter,), {"filter": lambda self, r: not (r.levelno >= logging.ERROR and "open_clip" in r.pathname)})()
+    "Drop the ERROR lines open_clip logs for each failed download attempt (`WeightsUnavailable` carries the cause)."
+    drop = _DropOpenClipErrors()
     root = logging.getLogger(); root.addFilter(drop)
     try: yield
     finally: root.removeFilter(drop)
 
+# %% ../nbs/02_encoders.ipynb #enc026
 class ClipEncoder(Encoder):
     "CLIP image and text towers via open_clip: rows in one shared space."
     supports_text, uses_torch = True, True
@@ -393,11 +408,12 @@ class ClipEncoder(Encoder):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             try:
-                with warnings.catch_warnings(), _quiet_open_clip_errors():   # its failures reach the user in our error below
+                with warnings.catch_warnings(), _quiet_open_clip_errors():   # its failures reach the user below
                     warnings.filterwarnings("ignore", message=".*QuickGELU mismatch.*")
+                    tag = None if model.startswith(_SCHEMAS) else (str(pretrained) if pretrained else None)
                     m, _, pre = open_clip.create_model_and_transforms(
-                        self.model_name, pretrained=None if model.startswith(_SCHEMAS) else (str(pretrained) if pretrained else None),
-                        device="cpu", require_pretrained=pretrained is not None or model.startswith(_SCHEMAS))
+                        self.model_name, pretrained=tag, device="cpu",
+                        require_pretrained=pretrained is not None or model.startswith(_SCHEMAS))
             except Exception as e:
                 raise WeightsUnavailable(self._load_error(e)) from None
         self.model = m.to(self.device).eval()
@@ -413,10 +429,12 @@ class ClipEncoder(Encoder):
         import open_clip
         if self.model_arg.startswith("hf-hub:"): return self.model_arg, None
         if self.model_arg.startswith("local-dir:"):
-            ck = open_clip.factory._find_checkpoint_in_dir(Path(self.model_arg[10:])) if Path(self.model_arg[10:]).is_dir() else None
+            d = Path(self.model_arg[10:])
+            ck = open_clip.factory._find_checkpoint_in_dir(d) if d.is_dir() else None
             return self.model_arg, file_id(ck) if ck else None
         if self.pretrained is None: return f"random(seed={self.seed})", None
-        if Path(str(self.pretrained)).is_file(): return f"file:{Path(self.pretrained).resolve()}", file_id(self.pretrained)
+        if Path(str(self.pretrained)).is_file():
+            return f"file:{Path(self.pretrained).resolve()}", file_id(self.pretrained)
         return str(self.pretrained), None
 
     def _load_error(self, e) -> str:
@@ -424,26 +442,29 @@ class ClipEncoder(Encoder):
         import open_clip
         cfg = open_clip.get_pretrained_cfg(self.model_name, str(self.pretrained)) if self.pretrained else {}
         tried = []
-        if self.model_arg.startswith("local-dir:"): tried.append(f"the folder {self.model_arg[10:]} (open_clip_config.json + a checkpoint)")
+        if self.model_arg.startswith("local-dir:"):
+            tried.append(f"the folder {self.model_arg[10:]} (open_clip_config.json + a checkpoint)")
         elif self.model_arg.startswith("hf-hub:"): tried.append(f"the Hugging Face cache for {self.model_arg[7:]}")
         elif cfg.get("hf_hub"): tried.append(f"the Hugging Face cache for {cfg['hf_hub'].rstrip('/')}")
         elif self.pretrained and not Path(str(self.pretrained)).exists():
-            tried.append(f"{self.pretrained!r} is neither a known tag of {self.model_name} "
-                         f"({', '.join(open_clip.list_pretrained_tags_by_model(self.model_name)) or 'none'}) nor a file")
+            tags = ', '.join(open_clip.list_pretrained_tags_by_model(self.model_name)) or 'none'
+            tried.append(f"{self.pretrained!r} is neither a known tag of {self.model_name} ({tags}) nor a file")
         else: tried.append(f"the checkpoint {self.pretrained}")
         off = " with the hub offline (HF_HUB_OFFLINE=1)" if ensure_offline() else ""
-        return (f"CLIP {self.model_name} / {self.pretrained or self.model_arg}: weights could not be loaded{off}; tried "
-                f"{'; '.join(tried)} ({type(e).__name__}: {str(e)[:300]}). To use real weights: pass a checkpoint file "
-                f"(get_encoder('clip:{self.model_name}:/path/to/weights.bin') or `--encoder /path/to/weights.bin`), a "
-                f"folder ('local-dir:/path' holding open_clip_config.json), or fill the Hugging Face cache on a machine "
-                f"with internet (HF_HUB_OFFLINE=0 ...). Random weights for tests: pretrained=None.")
+        return (f"CLIP {self.model_name} / {self.pretrained or self.model_arg}: weights could not be loaded{off}; "
+                f"tried {'; '.join(tried)} ({type(e).__name__}: {str(e)[:300]}). To use real weights: pass a "
+                f"checkpoint file (get_encoder('clip:{self.model_name}:/path/to/weights.bin') or `--encoder "
+                f"/path/to/weights.bin`), a folder ('local-dir:/path' holding open_clip_config.json), or fill the "
+                f"Hugging Face cache on a machine with internet (HF_HUB_OFFLINE=0 ...). Random weights for tests: "
+                f"pretrained=None.")
 
     def _fingerprint(self):
         return {"family": "open_clip", "model": self.model_name, "weights": self.weights, "weights_id": self.weights_id,
                 "preprocessing": _describe(self._pre), "dim": self.dim, "open_clip": self.open_clip_version}
     @property
     def spec(self):
-        return {"name": "clip", "kwargs": {"model": self.model_arg, "pretrained": None if self.pretrained is None else str(self.pretrained),
+        pre = None if self.pretrained is None else str(self.pretrained)
+        return {"name": "clip", "kwargs": {"model": self.model_arg, "pretrained": pre,
                                            "templates": list(self.templates), "seed": self.seed}}
     def default_batch_size(self): return _device_batch(self.device)
     def preprocess(self, img, # a decoded RGB image
@@ -473,8 +494,8 @@ class ClipEncoder(Encoder):
         prompts = [t.format(x) for x in texts for t in T]
         long = [p for p in prompts if self.n_tokens(p) > self.context_length]
         if long:
-            warnings.warn(f"{len(long)} of {len(prompts)} prompts exceed CLIP's {self.context_length}-token context and "
-                          f"were truncated (first: {long[0][:80]!r}, {self.n_tokens(long[0])} tokens)")
+            warnings.warn(f"{len(long)} of {len(prompts)} prompts exceed CLIP's {self.context_length}-token context "
+                          f"and were truncated (first: {long[0][:80]!r}, {self.n_tokens(long[0])} tokens)")
         out = []
         for i in range(0, len(prompts), batch_size):
             tok = self.tokenizer(prompts[i:i + batch_size]).to(self.device)
@@ -488,7 +509,7 @@ class TimmEncoder(Encoder):
     "Pooled features of a timm backbone (ResNet-50, EfficientNet-B0, ViT-B/16...), image only."
     uses_torch = True
     def __init__(self, model:str="resnet50", # timm model name
-                 pretrained=True, # True: timm's default weights (Hugging Face cache), a checkpoint path, or False (random)
+                 pretrained=True, # True: timm's default weights (Hugging Face cache), a checkpoint, False: random
                  device:str|None=None, # cuda/mps/cpu; None: the best available
                  seed:int=0, # seed of random weights
                 ):
@@ -498,21 +519,27 @@ class TimmEncoder(Encoder):
         self.timm_version = timm.__version__
         self.model_arg, self.pretrained, self.seed = model, pretrained, seed
         self.device = resolve_device(device)
-        path = pretrained if isinstance(pretrained, (str, Path)) and str(pretrained).lower() not in ("true", "false") else None
-        if isinstance(pretrained, str) and pretrained.lower() in ("true", "false"): pretrained = pretrained.lower() == "true"
-        self.name = f"timm-{_slugify(model)}" + ("" if pretrained is True else "-random" if not pretrained else f"-{_slugify(Path(path).stem)}")
+        flag = isinstance(pretrained, str) and pretrained.lower() in ("true", "false")
+        path = pretrained if isinstance(pretrained, (str, Path)) and not flag else None
+        if flag: pretrained = pretrained.lower() == "true"
+        weights = "" if pretrained is True else "-random" if not pretrained else f"-{_slugify(Path(path).stem)}"
+        self.name = f"timm-{_slugify(model)}{weights}"
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             try:
-                kw = {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}} if path else {"pretrained": bool(pretrained)}
+                kw = {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}} if path else \
+                     {"pretrained": bool(pretrained)}
                 m = timm.create_model(model, num_classes=0, **kw)
             except Exception as e:
-                hub = getattr(timm.models.get_pretrained_cfg(model), "hf_hub_id", None) if model in timm.list_models() else None
-                tried = f"the checkpoint {path}" if path else f"the Hugging Face cache for {hub}" if hub else f"timm's registry ({model!r} unknown?)"
+                known = model in timm.list_models()
+                hub = getattr(timm.models.get_pretrained_cfg(model), "hf_hub_id", None) if known else None
+                tried = f"the checkpoint {path}" if path else f"the Hugging Face cache for {hub}" if hub else \
+                        f"timm's registry ({model!r} unknown?)"
                 raise WeightsUnavailable(f"timm:{model}: weights could not be loaded (hub offline); tried {tried} "
-                                   f"({type(e).__name__}: {str(e)[:200]}). Fix: pass a local checkpoint "
-                                   f"(get_encoder('timm:{model}:/path/to/model.safetensors')), fill the Hugging Face "
-                                   f"cache on a machine with internet, or pretrained=False for random weights.") from None
+                                         f"({type(e).__name__}: {str(e)[:200]}). Fix: pass a local checkpoint "
+                                         f"(get_encoder('timm:{model}:/path/to/model.safetensors')), fill the Hugging "
+                                         f"Face cache on a machine with internet, or pretrained=False for random "
+                                         f"weights.") from None
         self.model = m.to(self.device).eval()
         self.weights = "random(seed=%d)" % seed if not pretrained else f"file:{Path(path).resolve()}" if path else \
             str(getattr(m, "pretrained_cfg", {}).get("hf_hub_id") or "timm-default")
@@ -524,7 +551,9 @@ class TimmEncoder(Encoder):
         return {"family": "timm", "model": self.model_arg, "weights": self.weights, "weights_id": self.weights_id,
                 "preprocessing": _describe(self._pre), "dim": self.dim, "timm": self.timm_version}
     @property
-    def spec(self): return {"name": f"timm:{self.model_arg}", "kwargs": {"pretrained": self.pretrained if not isinstance(self.pretrained, Path) else str(self.pretrained), "seed": self.seed}}
+    def spec(self):
+        pre = str(self.pretrained) if isinstance(self.pretrained, Path) else self.pretrained
+        return {"name": f"timm:{self.model_arg}", "kwargs": {"pretrained": pre, "seed": self.seed}}
     def default_batch_size(self): return _device_batch(self.device)
     def preprocess(self, img, # a decoded RGB image
                   ): return self._pre(img)
@@ -535,12 +564,14 @@ class TimmEncoder(Encoder):
             f = self.model(batch.to(self.device, non_blocking=True))
         return l2n(f.float().cpu().numpy())
 
-# %% ../nbs/02_encoders.ipynb #enc035
+# %% ../nbs/02_encoders.ipynb #normalize-title
 def normalize_title(t, # a title (None and NaN count as empty)
                    ) -> str:
     "Unicode NFKC, lower case, single spaces."
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", "" if t is None or (isinstance(t, float) and math.isnan(t)) else str(t))).strip().lower()
+    t = "" if t is None or (isinstance(t, float) and math.isnan(t)) else str(t)
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", t)).strip().lower()
 
+# %% ../nbs/02_encoders.ipynb #enc035
 class TfidfTitleEncoder(Encoder):
     "TF-IDF over title words and character n-grams, projected by truncated SVD; fitted on the catalogue's titles."
     modality, supports_text, needs_fit = "text", True, True
@@ -566,7 +597,8 @@ class TfidfTitleEncoder(Encoder):
         "Fit vocabularies, IDF weights and the SVD projection on the catalogue's titles."
         docs = [normalize_title(t) for t in texts]
         if (m := sum(bool(d) for d in docs)) < 2:
-            raise ValueError(f"tfidf-title needs at least 2 non-empty titles to fit, and {m} of the {len(docs)} titles are non-empty")
+            raise ValueError(f"tfidf-title needs at least 2 non-empty titles to fit, and {m} of the {len(docs)} "
+                             "titles are non-empty")
         w, c = self._vectorizers()
         Cw, Cc = w.fit_transform(docs), c.fit_transform(docs)
         self.vocab_w = [t for t, _ in sorted(w.vocabulary_.items(), key=lambda kv: kv[1])]
@@ -594,7 +626,8 @@ class TfidfTitleEncoder(Encoder):
     def forward(self, texts, # titles or text queries (raw or normalised)
                ):
         "Embed a list of titles/queries."
-        if not self.fitted: raise ValueError("tfidf-title is not fitted: fit it on the catalogue's titles first (embed_catalogue does)")
+        if not self.fitted:
+            raise ValueError("tfidf-title is not fitted: fit it on the catalogue's titles first (embed_catalogue does)")
         docs = [normalize_title(t) for t in texts]
         M = self._tfidf(self._w.transform(docs), self._c.transform(docs))
         return l2n(np.asarray(M @ self.components.T, dtype=np.float32))
@@ -616,7 +649,8 @@ class TfidfTitleEncoder(Encoder):
                                             + self.idf_c.tobytes() + self.components.tobytes())[:16]
         return fp
     @property
-    def spec(self): return {"name": "tfidf-title", "kwargs": {"dim": self.n_components, "char_ngrams": list(self.char_ngrams),
+    def spec(self): return {"name": "tfidf-title", "kwargs": {"dim": self.n_components,
+                                                             "char_ngrams": list(self.char_ngrams),
                                                              "max_features": self.max_features, "seed": self.seed}}
     def state(self) -> dict:
         "Vocabularies (JSON lists), IDF weights and SVD components (arrays): enough to embed queries after a reload."
@@ -626,7 +660,8 @@ class TfidfTitleEncoder(Encoder):
     def from_state(cls, state:dict, # what `state()` returned
                   ):
         "A fitted encoder from `state()` (also after a JSON/npz round trip)."
-        e = cls(dim=int(state["dim"]), char_ngrams=tuple(state["char_ngrams"]), max_features=int(state["max_features"]), seed=int(state["seed"]))
+        e = cls(dim=int(state["dim"]), char_ngrams=tuple(state["char_ngrams"]), max_features=int(state["max_features"]),
+                seed=int(state["seed"]))
         e.vocab_w, e.vocab_c = list(state["vocab_w"]), list(state["vocab_c"])
         e.idf_w, e.idf_c = np.asarray(state["idf_w"], np.float32), np.asarray(state["idf_c"], np.float32)
         e.components = np.asarray(state["components"], np.float32)
@@ -644,12 +679,14 @@ def parse_encoder_name(name:str # an encoder name (see the table)
     if low.startswith("timm:"):
         _, model, *pre = key.split(":", 2)
         kw = {"model": model}
-        if pre: kw["pretrained"] = False if pre[0].lower() in ("random", "none", "false") else True if pre[0].lower() == "true" else pre[0]
+        if pre:
+            p = pre[0].lower()
+            kw["pretrained"] = False if p in ("random", "none", "false") else True if p == "true" else pre[0]
         return "timm", kw
     if low.startswith("clip:"): key = key[5:]
     elif low != "clip" and not key.startswith(_SCHEMAS) and not Path(key).exists():
-        raise ValueError(f"unknown encoder {name!r}; use auto, weightfree, pixels, tfidf-title, clip, clip:MODEL:PRETRAINED, "
-                         "hf-hub:ORG/REPO, local-dir:DIR, a CLIP checkpoint file, or timm:MODEL")
+        raise ValueError(f"unknown encoder {name!r}; use auto, weightfree, pixels, tfidf-title, clip, "
+                         "clip:MODEL:PRETRAINED, hf-hub:ORG/REPO, local-dir:DIR, a CLIP checkpoint file, or timm:MODEL")
     if low == "clip": return "clip", {}
     if key.startswith(_SCHEMAS): return "clip", {"model": key}
     p = Path(key)
@@ -660,21 +697,40 @@ def parse_encoder_name(name:str # an encoder name (see the table)
     if pre: kw["pretrained"] = None if pre[0].lower() in ("random", "none") else pre[0]
     return "clip", kw
 
-def _weightfree(**kw):
-    try: from vprec.weightfree import WeightFreeEncoder
-    except ImportError as e:
-        raise ValueError(f"the weight-free encoder (vprec.weightfree) is not available here ({e}); use 'pixels'") from None
-    return WeightFreeEncoder(**kw)
-
+# %% ../nbs/02_encoders.ipynb #clip-candidates
 def clip_candidates() -> list:
     "(label, encoder name) of the CLIP weights 'auto' would use, in order, found without any download."
     out = []
     if os.environ.get("VPREC_CLIP"): out.append(("$VPREC_CLIP", os.environ["VPREC_CLIP"]))
     for tag, hub in CLIP_HUB.items():
-        model = "ViT-B-32"
-        if _hf_cached(hub): out.append((f"Hugging Face cache {hub}", f"clip:{model}:{tag}"))
+        if _hf_cached(hub): out.append((f"Hugging Face cache {hub}", f"clip:ViT-B-32:{tag}"))
     return out
 
+# %% ../nbs/02_encoders.ipynb #get-encoder
+def _weightfree(**kw):
+    "The weight-free encoder of `vprec.weightfree`; ValueError when it cannot be imported here."
+    try: from vprec.weightfree import WeightFreeEncoder
+    except ImportError as e:
+        raise ValueError(f"the weight-free encoder (vprec.weightfree) is not available here ({e}); "
+                         "use 'pixels'") from None
+    return WeightFreeEncoder(**kw)
+
+def get_encoder(name="auto", # encoder name (see the table) or an encoder object
+                device:str|None=None, # cuda/mps/cpu for torch encoders; None: best available
+                **kw, # passed to the encoder's constructor (e.g. pretrained=None, templates="ensemble", size=16)
+               ):
+    "An encoder by name: auto, weightfree, pixels, tfidf-title, clip[:MODEL[:PRETRAINED]], hf-hub:, local-dir:, timm:."
+    if not isinstance(name, (str, Path)): return name
+    kind, args = parse_encoder_name(str(name))
+    args = {**args, **kw}
+    if kind == "auto": return auto_encoder(device)
+    if kind == "pixels": return PixelEncoder(**args)
+    if kind == "tfidf-title": return TfidfTitleEncoder(**args)
+    if kind == "weightfree": return _weightfree(**args)
+    if kind == "timm": return TimmEncoder(device=device, **args)
+    return ClipEncoder(device=device, **args)
+
+# %% ../nbs/02_encoders.ipynb #auto-encoder
 def auto_encoder(device:str|None=None, # device for CLIP
                  verbose:bool=True, # print the choice
                 ):
@@ -698,23 +754,9 @@ def auto_encoder(device:str|None=None, # device for CLIP
     if verbose: print(f"encoder 'auto' -> {enc.name}: {reason}. Set VPREC_CLIP=/path/to/weights to use CLIP.")
     return enc
 
-def get_encoder(name="auto", # encoder name (see the table) or an encoder object
-                device:str|None=None, # cuda/mps/cpu for torch encoders; None: best available
-                **kw, # passed to the encoder's constructor (e.g. pretrained=None, templates="ensemble", size=16)
-               ):
-    "An encoder by name: auto, weightfree, pixels, tfidf-title, clip[:MODEL[:PRETRAINED]], hf-hub:/local-dir:/file, timm:MODEL."
-    if not isinstance(name, (str, Path)): return name
-    kind, args = parse_encoder_name(str(name))
-    args = {**args, **kw}
-    if kind == "auto": return auto_encoder(device)
-    if kind == "pixels": return PixelEncoder(**args)
-    if kind == "tfidf-title": return TfidfTitleEncoder(**args)
-    if kind == "weightfree": return _weightfree(**args)
-    if kind == "timm": return TimmEncoder(device=device, **args)
-    return ClipEncoder(device=device, **args)
-
 # %% ../nbs/02_encoders.ipynb #fe5073f3
 def _weightfree_class():
+    "The weight-free encoder's class, imported when an embeddings file names it."
     from vprec.weightfree import WeightFreeEncoder
     return WeightFreeEncoder
 
@@ -725,23 +767,25 @@ ENCODER_CLASSES = {   # the classes an embeddings json may name in its `class` f
     "vprec.encoders.TfidfTitleEncoder": lambda: TfidfTitleEncoder,
     "vprec.weightfree.WeightFreeEncoder": _weightfree_class,
 }
-ENCODER_ALIASES = {"clip": clip_slug(*CLIP_DEFAULT), "tfidf": "tfidf-title", "title": "tfidf-title"}  # names readers accept for a slug
+ENCODER_ALIASES = {"clip": clip_slug(*CLIP_DEFAULT), "tfidf": "tfidf-title", "title": "tfidf-title"}  # slugs' aliases
 
+# %% ../nbs/02_encoders.ipynb #encoder-class
 def encoder_class(path:str, # the `class` field of an embeddings json, e.g. "vprec.weightfree.WeightFreeEncoder"
                   where:str="", # the file that names it (for the message)
                  ) -> type:
-    "The vprec encoder class named `path`, looked up in `ENCODER_CLASSES` (never imported by name); ValueError otherwise."
+    "The vprec encoder class named `path`, looked up in `ENCODER_CLASSES` (never imported by name); else ValueError."
     get = ENCODER_CLASSES.get(path) if isinstance(path, str) else None
     klass = get() if get is not None else None
-    bases = (Encoder, getattr(sys.modules.get("vprec.encoders"), "Encoder", Encoder))   # the exported class too, when run in a notebook
+    bases = (Encoder, getattr(sys.modules.get("vprec.encoders"), "Encoder", Encoder))   # the exported class too
     if not (isinstance(klass, type) and issubclass(klass, bases)):
-        raise ValueError(f"{where or 'embeddings json'}: 'class' is {path!r}, which is not one of vprec's encoder classes "
-                         f"({', '.join(ENCODER_CLASSES)}); nothing was loaded")
+        raise ValueError(f"{where or 'embeddings json'}: 'class' is {path!r}, which is not one of vprec's encoder "
+                         f"classes ({', '.join(ENCODER_CLASSES)}); nothing was loaded")
     return klass
 
+# %% ../nbs/02_encoders.ipynb #class-path
 def class_path(enc, # an encoder
               ) -> str:
-    "module.Class of an encoder, as `ENCODER_CLASSES` names it (also for a class defined in a notebook, module `__main__`)."
+    "module.Class of an encoder, as `ENCODER_CLASSES` names it (also for a class defined in a notebook, `__main__`)."
     mod, name = type(enc).__module__, type(enc).__qualname__
     if mod == "__main__":
         mod = next((k.rpartition(".")[0] for k in ENCODER_CLASSES if k.rpartition(".")[2] == name), "vprec.encoders")

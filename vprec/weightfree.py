@@ -6,19 +6,18 @@ Docs: https://vprec.github.io/vprec/weightfree.html.md"""
 
 # %% ../nbs/02b_weightfree.ipynb #9db079a7
 from __future__ import annotations
-import hashlib, io, json
 from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from .runfolder import sha1
 from .catalogue import read_image
 from .encoders import Encoder
 
 # %% auto #0
 __all__ = ['WORK_SIZE', 'FINE_SIZE', 'CROP_SIZE', 'BLOCK_SIZES', 'VERSION', 'DEFAULT_WEIGHTS', 'foreground_mask', 'bounding_box',
            'square_crop', 'hog_many', 'hog_descriptor', 'colour_histogram', 'lbp_histogram', 'descriptor_blocks',
-           'mirror_permutation', 'top_eigen', 'WeightFreeEncoder', 'raw_descriptors', 'nearest', 'label_precision',
-           'random_precision', 'pixel_baseline', 'hog_baseline', 'protocol', 'crossfit_loo', 'heldout']
+           'mirror_permutation', 'top_eigen', 'WeightFreeEncoder', 'raw_descriptors']
 
 # %% ../nbs/02b_weightfree.ipynb #e83b3ede
 _CROSS = ndimage.generate_binary_structure(2, 1)   # 4-connectivity: ndimage.label's default, built once
@@ -28,7 +27,8 @@ def foreground_mask(a: np.ndarray, # uint8 RGB image, (H, W, 3)
                     chroma: int = 18, # ... and spread by <= this is near-white
                    ) -> np.ndarray:
     "Boolean product mask: everything except the near-white region connected to the image border."
-    if a.ndim != 3 or a.shape[2] != 3: raise ValueError(f"foreground_mask needs an (H, W, 3) RGB array, got shape {a.shape}")
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"foreground_mask needs an (H, W, 3) RGB array, got shape {a.shape}")
     r, g, b = a[..., 0], a[..., 1], a[..., 2]             # channel planes: far cheaper than min/max over the last axis
     mn, mx = np.minimum(np.minimum(r, g), b), np.maximum(np.maximum(r, g), b)
     near_white = (mn >= white) & ((mx - mn) <= chroma)
@@ -37,7 +37,7 @@ def foreground_mask(a: np.ndarray, # uint8 RGB image, (H, W, 3)
     border[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])] = True
     border[0] = False
     fg = ~border.take(lab)
-    if np.count_nonzero(fg) < 0.005 * fg.size: fg[:] = True  # blank or all-white picture: keep everything rather than nothing
+    if np.count_nonzero(fg) < 0.005 * fg.size: fg[:] = True  # blank or all-white picture: keep everything
     return fg
 
 # %% ../nbs/02b_weightfree.ipynb #56642d15
@@ -48,25 +48,28 @@ def bounding_box(mask: np.ndarray, # boolean (H, W)
     if len(rows) == 0: return 0, mask.shape[0], 0, mask.shape[1]
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
+# %% ../nbs/02b_weightfree.ipynb #square-crop
 def _pixels(im: Image.Image) -> np.ndarray:
     "A PIL image's pixels as a read-only uint8 array (H, W) or (H, W, C): cheaper than np.asarray for small pictures."
     a = np.frombuffer(im.tobytes(), np.uint8)
     return a.reshape(im.size[1], im.size[0], -1) if len(im.getbands()) > 1 else a.reshape(im.size[1], im.size[0])
 
 def _image(a: np.ndarray) -> Image.Image:
-    "A PIL image of a C-contiguous uint8 array (H, W) or (H, W, 3), made without the array-interface overhead of `Image.fromarray`."
+    "A PIL image of a C-contiguous uint8 array (H, W) or (H, W, 3), without `Image.fromarray`'s overhead."
     if a.ndim == 2 or a.shape[2] == 3:
         mode = "L" if a.ndim == 2 else "RGB"
         return Image.frombuffer(mode, (a.shape[1], a.shape[0]), np.ascontiguousarray(a), "raw", mode, 0, 1)
     return Image.fromarray(a)
 
+# %% ../nbs/02b_weightfree.ipynb #829b93cc
 def _square(box: tuple, margin: float, H: int, W: int) -> tuple:
-    "Side s and origin (oy, ox) of the square canvas around `box`, and the part of the picture (sy0, sy1, sx0, sx1) that lands on it."
+    "Side s and origin (oy, ox) of the square canvas around `box`, and the part (sy0, sy1, sx0, sx1) of it on it."
     y0, y1, x0, x1 = box
     s = int(max(y1 - y0, x1 - x0) * (1 + 2 * margin)) + 1
     oy, ox = int(round((y0 + y1 - s) / 2)), int(round((x0 + x1 - s) / 2))
     return s, oy, ox, (max(oy, 0), min(oy + s, H), max(ox, 0), min(ox + s, W))
 
+# %% ../nbs/02b_weightfree.ipynb #3aa88e61
 def square_crop(a: np.ndarray, # image (H, W) or (H, W, C), uint8
                 box: tuple, # (y0, y1, x0, x1) in `a`'s pixels
                 size: int, # side of the square output
@@ -79,6 +82,7 @@ def square_crop(a: np.ndarray, # image (H, W) or (H, W, C), uint8
     can[sy0 - oy:sy1 - oy, sx0 - ox:sx1 - ox] = a[sy0:sy1, sx0:sx1]
     return _pixels(_image(can).resize((size, size), Image.BILINEAR))
 
+# %% ../nbs/02b_weightfree.ipynb #d7afed63
 def _square_crop_grey(im: Image.Image, # RGB PIL image
                       box: tuple, size: int, fill: int = 255, margin: float = 0.04) -> np.ndarray:
     "`square_crop` of the grey (PIL 'L') version of an RGB PIL image, in PIL: only the part on the canvas is converted."
@@ -91,19 +95,21 @@ def _square_crop_grey(im: Image.Image, # RGB PIL image
 _HOG_TABLES = {}
 
 def _hog_tables(shapes: tuple, cell: int, nbins: int) -> tuple:
-    "Index tables of `hog_many` for pictures of these shapes, built once: each pixel's first histogram slot (float32), the block gather index, where each picture's numbers start."
+    "`hog_many`'s tables for these shapes, built once: pixels' first histogram slots, block gather index, offsets."
     key = (shapes, cell, nbins)
     if key not in _HOG_TABLES:
         if len(_HOG_TABLES) > 32: _HOG_TABLES.clear()   # a cache, not a leak: the encoder uses one pair of shapes
         slots, gathers, nblocks, off = [], [], [], 0
         for H, W in shapes:
             ny, nx = H // cell, W // cell
-            # nbins + 2 slots per cell: slot floor(b) + 1 (0 .. nbins) takes the lower vote, the next slot the upper one; slots 0
-            # and nbins + 1 are the wrapped-around votes (bin -1 is bin nbins - 1, bin nbins is bin 0), folded back after counting
+            # nbins + 2 slots per cell: slot floor(b) + 1 (0 .. nbins) takes the lower vote, the next slot the upper
+            # one; slots 0 and nbins + 1 are the wrapped-around votes (bin -1 is bin nbins - 1, bin nbins is bin 0),
+            # folded back after counting
             cell_of = (np.arange(H) // cell)[:, None] * nx + (np.arange(W) // cell)[None, :]
             slots.append(off + cell_of.ravel() * (nbins + 2) + 1)
             cells = (off + np.arange(ny * nx)[:, None] * (nbins + 2) + 1 + np.arange(nbins)).reshape(ny, nx, nbins)
-            gathers.append(np.concatenate([cells[i:ny - 1 + i, j:nx - 1 + j] for i in (0, 1) for j in (0, 1)], -1).reshape(-1, 4 * nbins))
+            blocks = [cells[i:ny - 1 + i, j:nx - 1 + j] for i in (0, 1) for j in (0, 1)]
+            gathers.append(np.concatenate(blocks, -1).reshape(-1, 4 * nbins))
             nblocks.append((ny - 1) * (nx - 1)); off += ny * nx * (nbins + 2)
         bounds = (np.cumsum([0] + nblocks) * 4 * nbins).tolist()       # each picture's numbers in the output
         slot1 = np.concatenate(slots).astype(np.float32 if off < 2**24 else np.float64)   # float32 is exact below 2**24
@@ -114,7 +120,7 @@ def hog_many(images: list, # grey images (H, W), each H and W a multiple of `cel
              cell: int = 8, # cell side in pixels
              nbins: int = 9, # unsigned orientation bins over 0..180 degrees
             ) -> list:
-    "`hog_descriptor` of several pictures in one vectorised pass (fewer NumPy calls; each picture's numbers are the same)."
+    "`hog_descriptor` of several pictures in one vectorised pass (fewer NumPy calls; each picture's numbers the same)."
     gs = [np.asarray(g, np.float32) for g in images]
     if not gs: return []
     for g in gs:
@@ -131,16 +137,17 @@ def hog_many(images: list, # grey images (H, W), each H and W a multiple of `cel
     b = np.arctan2(gy, gx)
     gx *= gx; gy *= gy; gx += gy
     mag = np.sqrt(gx, out=gx)
-    b += np.float32(np.pi) * (b < 0)                 # unsigned orientation in [0, pi]: + 0 or + pi, the same floats as a select
+    b += np.float32(np.pi) * (b < 0)                 # unsigned orientation in [0, pi]: + 0 or + pi (a select's floats)
     b *= np.float32(nbins / np.pi); b -= np.float32(0.5)
-    bf = np.floor(b); w1 = np.subtract(b, bf, out=b)   # lower bin floor(b) in -1 .. nbins - 1 (nbins - 1 + 1 when the angle is pi)
-    i0 = np.add(bf, slot1, out=bf if slot1.dtype == bf.dtype else None).astype(np.intp)   # the lower vote's slot; the upper vote: the next
+    bf = np.floor(b); w1 = np.subtract(b, bf, out=b)   # lower bin floor(b) in -1 .. nbins - 1 (nbins at an angle of pi)
+    # the lower vote's slot; the upper vote goes to the next
+    i0 = np.add(bf, slot1, out=bf if slot1.dtype == bf.dtype else None).astype(np.intp)
     w0 = np.float32(1) - w1; w0 *= mag; w1 *= mag
     h = np.bincount(i0, w0, n)
     i0 += 1
     h += np.bincount(i0, w1, n)
     h2 = h.reshape(-1, nbins + 2)
-    h2[:, nbins] += h2[:, 0]; h2[:, 1] += h2[:, nbins + 1]  # fold the wrapped votes: bin nbins - 1 <- slot 0, bin 0 <- slot nbins + 1
+    h2[:, nbins] += h2[:, 0]; h2[:, 1] += h2[:, nbins + 1]  # fold: bin nbins - 1 <- slot 0, bin 0 <- slot nbins + 1
     v = h.take(gather)
     v /= np.sqrt((v * v).sum(1, keepdims=True) + 1e-3)   # L2-Hys per block: normalise, clip at 0.2, normalise again
     np.minimum(v, 0.2, out=v)
@@ -148,6 +155,7 @@ def hog_many(images: list, # grey images (H, W), each H and W a multiple of `cel
     v = v.ravel().astype(np.float32)
     return [v[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
+# %% ../nbs/02b_weightfree.ipynb #hog-descriptor
 def hog_descriptor(g: np.ndarray, # grey image (H, W), H and W multiples of `cell`
                    cell: int = 8, # cell side in pixels
                    nbins: int = 9, # unsigned orientation bins over 0..180 degrees
@@ -159,7 +167,9 @@ def hog_descriptor(g: np.ndarray, # grey image (H, W), H and W multiples of `cel
 _COLOUR_TABLES = {}
 
 def _colour_tables(hue_bins: int, sat_bins: int, val_bins: int, grey_bins: int) -> np.ndarray:
-    "Histogram bin of every (max, min) channel pair (max * 256 + min), built once with `colour_histogram`'s float32 arithmetic: the grey-ramp bin of achromatic pairs, the saturation x value part of the bin of chromatic ones (hue added per pixel)."
+    """Histogram bin of every (max, min) channel pair (max * 256 + min), built once with `colour_histogram`'s float32
+    arithmetic: the grey-ramp bin of achromatic pairs, the saturation x value part of the bin of chromatic ones (hue
+    added per pixel)."""
     key = (hue_bins, sat_bins, val_bins, grey_bins)
     if key not in _COLOUR_TABLES:
         mx = (np.arange(256 * 256) // 256).astype(np.float32) / 255
@@ -184,7 +194,9 @@ def colour_histogram(a: np.ndarray, # uint8 RGB image (H, W, 3)
     "Joint HSV histogram of the masked pixels (sums to 1): hue x saturation x value, plus a grey ramp."
     nb = hue_bins * sat_bins * val_bins + grey_bins
     a = np.asarray(a)
-    if a.dtype != np.uint8: raise ValueError(f"colour_histogram needs a uint8 RGB array, got {a.dtype}: pass np.asarray(pil_image.convert('RGB'))")
+    if a.dtype != np.uint8:
+        raise ValueError(f"colour_histogram needs a uint8 RGB array, got {a.dtype}: "
+                         "pass np.asarray(pil_image.convert('RGB'))")
     p = a[mask]                                                # (n, 3) bytes of the masked pixels
     if len(p) == 0: return np.zeros(nb, np.float32)
     r, g, b = p[:, 0], p[:, 1], p[:, 2]
@@ -209,21 +221,25 @@ def colour_histogram(a: np.ndarray, # uint8 RGB image (H, W, 3)
 _NEIGHBOURS = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
 
 def _riu2_table() -> np.ndarray:
-    "Rotation-invariant uniform class (0..9) of each 8-bit LBP pattern: its number of 1 bits if it has at most 2 transitions, else 9."
+    "Rotation-invariant uniform class (0..9) of each 8-bit LBP pattern: its 1 bits if at most 2 transitions, else 9."
     bits = (np.arange(256)[:, None] >> np.arange(8)) & 1
     transitions = (bits != np.roll(bits, 1, 1)).sum(1)
     return np.where(transitions <= 2, bits.sum(1), 9)
 
 _RIU2 = _riu2_table()
+
+# %% ../nbs/02b_weightfree.ipynb #a60593bf
 _LBP_TABLES = {}
 
 def _lbp_tables(H: int, W: int, grid: int) -> tuple:
-    "Per-shape tables of `lbp_histogram`, built once: histogram offset (grid cell x 256) of each pixel of the flat interior, and the class summing matrix."
+    """`lbp_histogram`'s tables per shape, built once: the histogram offset (grid cell x 256) of each pixel of the flat
+    interior, and the class summing matrix."""
     key = (H, W, grid)
     if key not in _LBP_TABLES:
         if len(_LBP_TABLES) > 32: _LBP_TABLES.clear()
         h, w = H - 2, W - 2
-        ci = np.searchsorted([(i + 1) * h // grid for i in range(grid)], np.arange(h), side="right")   # the grid row of each interior row
+        # the grid row of each interior row, the grid column of each interior column
+        ci = np.searchsorted([(i + 1) * h // grid for i in range(grid)], np.arange(h), side="right")
         cj = np.searchsorted([(j + 1) * w // grid for j in range(grid)], np.arange(w), side="right")
         base = np.full((H, W), grid * grid * 256, np.intp)        # border pixels (not in the interior) go to a dump bin
         base[1:-1, 1:-1] = (ci[:, None] * grid + cj[None, :]) * 256
@@ -231,6 +247,7 @@ def _lbp_tables(H: int, W: int, grid: int) -> tuple:
         _LBP_TABLES[key] = base.ravel()[W + 1:H * W - W - 1], onehot
     return _LBP_TABLES[key]
 
+# %% ../nbs/02b_weightfree.ipynb #06600f52
 def lbp_histogram(g: np.ndarray, # grey image (H, W), uint8
                   mask: np.ndarray, # boolean (H, W): the pixels to count
                   grid: int = 2, # grid x grid spatial cells, one histogram each
@@ -241,7 +258,8 @@ def lbp_histogram(g: np.ndarray, # grey image (H, W), uint8
     H, W = g.shape
     if H < 3 or W < 3: return np.zeros(grid * grid * 10, np.float32)   # no pixel has all 8 neighbours
     base, onehot = _lbp_tables(H, W, grid)
-    # work on the flat picture: neighbour (dy, dx) of flat pixel p is p + dy * W + dx; wrapped border columns go to the dump bin
+    # work on the flat picture: neighbour (dy, dx) of flat pixel p is p + dy * W + dx; wrapped border columns go to the
+    # dump bin
     f = np.ascontiguousarray(g).ravel()
     n = H * W - 2 * W - 2
     c = f[W + 1:W + 1 + n]
@@ -257,30 +275,33 @@ def lbp_histogram(g: np.ndarray, # grey image (H, W), uint8
     return (hist / np.maximum(hist.sum(1, keepdims=True), 1)).ravel()
 
 # %% ../nbs/02b_weightfree.ipynb #2a6488fd
-WORK_SIZE = 112  # whole-picture HOG, mask, silhouette, colour and texture read the picture at 112 x 112 (mask at 56 x 56)
+WORK_SIZE = 112  # whole-picture HOG, mask, silhouette, colour and texture read it at 112 x 112 (mask at 56 x 56)
 FINE_SIZE = 224  # the product crop's HOG reads the picture at 224 x 224 (the catalogue shots' own size)
 CROP_SIZE = 128  # side of the aspect-preserving product crop that HOG describes (8 px cells: 15 x 15 blocks)
 
 def descriptor_blocks(img: Image.Image, # a PIL image (converted to RGB)
                      ) -> dict:
     "The five raw descriptor blocks of one product shot: hog, hog_crop, silhouette, colour, texture."
-    if not isinstance(img, Image.Image): raise ValueError(f"descriptor_blocks needs a PIL image, got {type(img).__name__}")
+    if not isinstance(img, Image.Image):
+        raise ValueError(f"descriptor_blocks needs a PIL image, got {type(img).__name__}")
     fine = img if img.mode == "RGB" else img.convert("RGB")
     if fine.size != (FINE_SIZE, FINE_SIZE): fine = fine.resize((FINE_SIZE, FINE_SIZE), Image.BOX)
-    # 224 -> 112: a horizontal then a vertical 2:1 `reduce` computes what the BOX resize does (same rounding), at half the cost
+    # 224 -> 112: a horizontal then a vertical 2:1 `reduce` computes what the BOX resize does (same rounding), at half
+    # the cost
     im = fine.reduce((2, 1)).reduce((1, 2))                # 112 x 112
     a56 = _pixels(im.reduce(2))                            # 56 x 56: where the mask is found
     mask = foreground_mask(a56)
     box = bounding_box(mask)
     grey = im.convert("L")
     s = FINE_SIZE // a56.shape[0]
-    # the whole picture's HOG reads it at 64 px; the product crop's HOG reads the 224 px picture (only the crop turns grey)
+    # the whole picture's HOG reads it at 64 px; the product crop's HOG the 224 px picture (only the crop turns grey)
     hog, hog_crop = hog_many([_pixels(grey.resize((64, 64), Image.BILINEAR)),
                               _square_crop_grey(fine, tuple(s * v for v in box), CROP_SIZE)])
     return {
         "hog": hog,
         "hog_crop": hog_crop,
-        "silhouette": square_crop(mask.view(np.uint8) * np.uint8(255), box, 16, fill=0).ravel().astype(np.float32) / 255,
+        "silhouette": square_crop(mask.view(np.uint8) * np.uint8(255), box, 16, fill=0).ravel().astype(np.float32)
+                      / 255,
         "colour": colour_histogram(a56, mask),
         "texture": lbp_histogram(_pixels(grey), mask.repeat(2, 0).repeat(2, 1)),
     }
@@ -295,7 +316,7 @@ def _hog_mirror(side: int, cell: int = 8, nbins: int = 9) -> np.ndarray:
     return idx[:, ::-1, :, ::-1][..., (nbins - 1 - np.arange(nbins)) % nbins].ravel()
 
 def mirror_permutation() -> np.ndarray:
-    "Index permutation of a raw descriptor vector: the same picture mirrored left-right (exact for HOG, silhouette and texture)."
+    "Index permutation of a raw descriptor vector: the picture mirrored left-right (exact for HOG, silhouette, LBP)."
     mirrors = {"hog": _hog_mirror(64), "hog_crop": _hog_mirror(CROP_SIZE),
                "silhouette": np.arange(256).reshape(16, 16)[:, ::-1].ravel(),
                "colour": np.arange(BLOCK_SIZES["colour"]), "texture": np.arange(40).reshape(2, 2, 10)[:, ::-1].ravel()}
@@ -311,7 +332,7 @@ def top_eigen(Fc: np.ndarray, # centred data (n, d)
               iters: int = 3, # power iterations of the range finder
               seed: int = 0, # its random projection
              ) -> tuple:
-    "Top-k eigenvalues (descending) and eigenvectors (d, k) of the covariance Fc.T @ Fc / n; randomized when both sides are large."
+    "Top-k eigenvalues (descending) and eigenvectors (d, k) of the covariance Fc.T @ Fc / n; randomized when large."
     Fc = np.asarray(Fc, np.float32); n, d = Fc.shape
     k = max(1, min(int(k), n - 1, d))
     if min(n, d) <= exact_below:
@@ -332,11 +353,11 @@ def top_eigen(Fc: np.ndarray, # centred data (n, d)
     return lam[o], Q @ W[:, o]
 
 # %% ../nbs/02b_weightfree.ipynb #ee364778
-VERSION = "2"   # 2: product crop HOG at 128 px from the 224 px picture, mirror pooling, block weights re-tuned, randomized whitening
+VERSION = "2"   # 2: the crop's HOG at 128 px of the 224 px picture, mirror pooling, weights re-tuned, randomized PCA
 DEFAULT_WEIGHTS = {"hog": 1.0, "hog_crop": 1.3, "silhouette": 0.3, "colour": 0.3, "texture": 0.3}
 
 class WeightFreeEncoder(Encoder):
-    "Colour, shape and texture descriptors of studio product shots, block-weighted and optionally PCA-whitened; no weights to download."
+    "Colour, shape and texture descriptors of product shots, block-weighted, optionally PCA-whitened; no weights."
     name, modality, supports_text = "weightfree", "image", False
     def __init__(self,
                  weights: dict | None = None, # block -> weight (blocks left out weigh 0); default DEFAULT_WEIGHTS
@@ -350,8 +371,10 @@ class WeightFreeEncoder(Encoder):
         bad = set(w) - set(BLOCK_SIZES)
         if bad: raise ValueError(f"unknown descriptor block(s) {sorted(bad)}; choose from {list(BLOCK_SIZES)}")
         self.weights = {k: float(w.get(k, 0.0)) for k in BLOCK_SIZES}
-        if not any(self.weights.values()): raise ValueError("all block weights are 0; give at least one block a weight > 0")
-        self.whiten, self.n_components, self.shrink, self.power = bool(whiten), int(n_components), float(shrink), float(power)
+        if not any(self.weights.values()):
+            raise ValueError("all block weights are 0; give at least one block a weight > 0")
+        self.whiten, self.n_components = bool(whiten), int(n_components)
+        self.shrink, self.power = float(shrink), float(power)
         self.mirror = bool(mirror)
         self.mean_ = self.proj_ = None
 
@@ -368,19 +391,21 @@ class WeightFreeEncoder(Encoder):
 
     def config(self):
         "JSON-able parameters that define the descriptor."
-        return {"weights": self.weights, "whiten": self.whiten, "n_components": self.n_components, "shrink": self.shrink,
-                "power": self.power, "mirror": self.mirror, "work_size": WORK_SIZE, "fine_size": FINE_SIZE, "crop_size": CROP_SIZE, "blocks": BLOCK_SIZES}
+        return {"weights": self.weights, "whiten": self.whiten, "n_components": self.n_components,
+                "shrink": self.shrink, "power": self.power, "mirror": self.mirror, "work_size": WORK_SIZE,
+                "fine_size": FINE_SIZE, "crop_size": CROP_SIZE, "blocks": BLOCK_SIZES}
 
     @property
     def fingerprint(self):
         h = None
         if self.proj_ is not None:
-            h = hashlib.sha1(self.mean_.tobytes() + self.proj_.tobytes()).hexdigest()
-        return {"model": "weightfree", "weights": None, "preprocessing": self.config(), "version": VERSION, "state_hash": h}
+            h = sha1(self.mean_.tobytes() + self.proj_.tobytes())
+        return {"model": "weightfree", "weights": None, "preprocessing": self.config(), "version": VERSION,
+                "state_hash": h}
 
     def __repr__(self): return f"WeightFreeEncoder(dim={self.dim}, whiten={self.whiten}, fitted={self.fitted})"
 
-    def descriptors(self, img, # a path, bytes or PIL image (decoded by `vprec.catalogue.read_image`, as the catalogue's are)
+    def descriptors(self, img, # a path, bytes or PIL image (decoded by `vprec.catalogue.read_image`, as the catalogue)
                    ) -> np.ndarray:
         "The raw descriptor vector of one image (all blocks, unweighted, float32)."
         b = descriptor_blocks(read_image(img))
@@ -396,7 +421,8 @@ class WeightFreeEncoder(Encoder):
         raw = np.asarray(raw, np.float32)
         if raw.ndim == 1: raw = raw[None]
         if raw.shape[1] != self.raw_dim:
-            raise ValueError(f"raw descriptors have {raw.shape[1]} columns, expected {self.raw_dim}: pass outputs of .preprocess")
+            raise ValueError(f"raw descriptors have {raw.shape[1]} columns, expected {self.raw_dim}: pass outputs of "
+                             ".preprocess")
         if self.mirror: raw = 0.5 * (raw + raw[:, mirror_permutation()])
         out, s = [], 0
         for k, n in BLOCK_SIZES.items():
@@ -427,7 +453,8 @@ class WeightFreeEncoder(Encoder):
         X = self._blocks(raw)
         if self.whiten:
             if self.proj_ is None:
-                raise ValueError("WeightFreeEncoder(whiten=True) is not fitted: call .fit(raw descriptors of the catalogue) first, or use whiten=False")
+                raise ValueError("WeightFreeEncoder(whiten=True) is not fitted: call .fit(raw descriptors of the "
+                                 "catalogue) first, or use whiten=False")
             X = (X - self.mean_) @ self.proj_
         X = X.astype(np.float32)
         return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
@@ -461,8 +488,10 @@ class WeightFreeEncoder(Encoder):
         "Rebuild an encoder (fitted state included) from `state()`."
         c = state["config"]
         if state.get("version", VERSION) != VERSION:
-            raise ValueError(f"weightfree state has version {state.get('version')}, this vprec has {VERSION}: re-embed the catalogue")
-        enc = cls(weights=c["weights"], whiten=c["whiten"], n_components=c["n_components"], shrink=c["shrink"], power=c["power"],
+            raise ValueError(f"weightfree state has version {state.get('version')}, this vprec has {VERSION}: "
+                             "re-embed the catalogue")
+        enc = cls(weights=c["weights"], whiten=c["whiten"], n_components=c["n_components"], shrink=c["shrink"],
+                  power=c["power"],
                   mirror=c["mirror"])
         if "projection" in state:
             enc.mean_ = np.asarray(state["mean"], np.float32)
@@ -478,12 +507,13 @@ def _raw_one(enc, item):
 _WORKER_ENCODER = None
 
 def _init_worker(enc):
-    "Pool initializer: a forked worker keeps the encoder, so each job sends only its item (not a fitted encoder's arrays)."
+    "Pool initializer: a forked worker keeps the encoder, so each job sends only its item (no fitted encoder's arrays)."
     global _WORKER_ENCODER
     _WORKER_ENCODER = enc
 
 def _raw_worker(item): return _raw_one(_WORKER_ENCODER, item)
 
+# %% ../nbs/02b_weightfree.ipynb #3d807346
 def raw_descriptors(images, # paths, bytes or PIL images
                     encoder=None, # a WeightFreeEncoder (default: a new one)
                     workers: int = 2, # processes decoding and describing in parallel (1: in this process)
@@ -510,107 +540,3 @@ def raw_descriptors(images, # paths, bytes or PIL images
                 for it, (r, p) in zip(items, out) if r is None]
     raw = np.stack([r for r, _ in out if r is not None]) if ok.any() else np.zeros((0, enc.raw_dim), np.float32)
     return raw, ok, problems
-
-# %% ../nbs/02b_weightfree.ipynb #c036f2d6
-def nearest(Q: np.ndarray, # (nq, d) L2-normalised queries
-            G: np.ndarray, # (ng, d) L2-normalised gallery
-            k: int = 5, # neighbours per query
-            exclude_self: bool = False, # Q is G: drop each row's own index
-            chunk: int = 2048, # queries per matrix product
-           ) -> np.ndarray:
-    "Indices (nq, k) of each query's k most cosine-similar gallery rows, best first (exact, NumPy)."
-    out = np.empty((len(Q), k), np.int64)
-    for s in range(0, len(Q), chunk):
-        S = Q[s:s + chunk] @ G.T
-        if exclude_self: S[np.arange(len(S)), np.arange(s, s + len(S))] = -np.inf
-        idx = np.argpartition(-S, k, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(S, idx, 1), axis=1, kind="stable")
-        out[s:s + chunk] = np.take_along_axis(idx, order, 1)
-    return out
-
-def label_precision(nn: np.ndarray, # (nq, k) gallery indices from `nearest`
-                    query_labels, # (nq,) labels of the queries
-                    gallery_labels, # (ng,) labels of the gallery
-                   ) -> tuple:
-    "(P@1, P@k): share of the first / k neighbours whose label equals the query's."
-    ql, gl = np.asarray(query_labels), np.asarray(gallery_labels)
-    hit = gl[nn] == ql[:, None]
-    return float(hit[:, 0].mean()), float(hit.mean())
-
-def random_precision(labels, # labels of the products that query each other leave-one-out
-                    ) -> float:
-    "Exact expected precision of random neighbours, leave-one-out: sum over labels of n_l (n_l - 1) / (N (N - 1))."
-    _, c = np.unique(np.asarray(labels), return_counts=True)
-    N = c.sum()
-    return float((c * (c - 1)).sum() / (N * (N - 1)))
-
-# %% ../nbs/02b_weightfree.ipynb #d5a22a78
-def pixel_baseline(img, # PIL image
-                   size: int = 32, # side of the thumbnail
-                  ) -> np.ndarray:
-    "Raw-pixel baseline: the RGB thumbnail as a vector (centre and L2-normalise a stack before cosine)."
-    return np.asarray(read_image(img).resize((size, size), Image.BILINEAR), np.float32).ravel() / 255
-
-def hog_baseline(img, # PIL image
-                ) -> np.ndarray:
-    "HOG baseline: HOG of the whole picture in grey at 64 x 64."
-    return hog_descriptor(np.asarray(read_image(img).convert("L").resize((64, 64), Image.BILINEAR)))
-
-# %% ../nbs/02b_weightfree.ipynb #c611c3e5
-def protocol(meta: "pd.DataFrame", # one row per product: the label column, and `content_hash` (a catalogue's table) or `image` (a path relative to `root`)
-             root=None, # folder the `image` paths are relative to (only when `meta` has no `content_hash`)
-             label: str = "articleType", # label column
-             min_per_label: int = 20, # keep labels with at least this many products (after de-duplication)
-            ) -> "pd.DataFrame":
-    "Products for the retrieval protocol: de-duplicated by file content, labels with at least `min_per_label` products."
-    if label not in meta.columns: raise KeyError(f"label column {label!r} not in the metadata (have: {list(meta.columns)})")
-    m = meta.copy()
-    if "content_hash" not in m.columns:
-        if root is None or "image" not in m.columns:
-            raise ValueError("protocol needs a `content_hash` column (a catalogue's table) or an `image` column and the folder `root` it is relative to")
-        root = Path(root)
-        m["path"] = [str(root / p) for p in m["image"]]
-        m["content_hash"] = [hashlib.sha1(Path(p).read_bytes()).hexdigest() for p in m["path"]]
-    m = m[~(m["content_hash"].duplicated() & m["content_hash"].notna())]
-    counts = m[label].value_counts()
-    return m[m[label].isin(counts[counts >= min_per_label].index)].reset_index(drop=True)
-
-# %% ../nbs/02b_weightfree.ipynb #cabf2f8c
-def crossfit_loo(raw: np.ndarray, # raw descriptors (n, d)
-                 labels, # (n,) labels
-                 make_encoder, # () -> a fresh unfitted encoder
-                 k: int = 5, # neighbours scored per query
-                 folds: int = 5, # cross-fitting folds
-                 seed: int = 0, # the folds' random assignment
-                ) -> tuple:
-    "Leave-one-out (P@1, P@k) where each fold's queries are embedded by an encoder fitted without that fold."
-    labels = np.asarray(labels); n = len(labels)
-    fold = np.random.default_rng(seed).permutation(n) % folds
-    hits = np.zeros((n, k), bool)
-    for f in range(folds):
-        enc = make_encoder().fit(raw[fold != f])
-        X = enc.forward(raw)
-        q = np.flatnonzero(fold == f)
-        S = X[q] @ X.T; S[np.arange(len(q)), q] = -np.inf
-        idx = np.argpartition(-S, k, axis=1)[:, :k]
-        idx = np.take_along_axis(idx, np.argsort(-np.take_along_axis(S, idx, 1), axis=1, kind="stable"), 1)
-        hits[q] = labels[idx] == labels[q][:, None]
-    return float(hits[:, 0].mean()), float(hits.mean())
-
-def heldout(raw: np.ndarray, # raw descriptors (n, d)
-            labels, # (n,) labels
-            make_encoder, # () -> a fresh unfitted encoder
-            k: int = 5, # neighbours scored per query
-            test_size: float = 0.2, # share of the products (of the groups) held out as queries
-            seed: int = 0, # the split's random draw
-            groups=None, # optional group keys (e.g. content hashes): a group never straddles the split
-           ) -> tuple:
-    "(P@1, P@k) of held-out queries against the fitted part: fit on 1 - test_size of the products, query the rest."
-    labels = np.asarray(labels); n = len(labels)
-    g = np.asarray(groups) if groups is not None else np.arange(n)
-    ug = np.unique(g); rng = np.random.default_rng(seed)
-    test_groups = set(rng.permutation(ug)[:int(round(test_size * len(ug)))].tolist())
-    te = np.array([x in test_groups for x in g]); tr = ~te
-    enc = make_encoder().fit(raw[tr])
-    G, Q = enc.forward(raw[tr]), enc.forward(raw[te])
-    return label_precision(nearest(Q, G, k), labels[te], labels[tr])
