@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import faiss
-from vprec.index import VectorIndex, exact_search, numpy_search, unit_rows, _recall
+from vprec.index import VectorIndex, exact_search, recall_at_k
+from vprec.encoders import l2n
 
 
 def log(*a):
@@ -47,7 +48,7 @@ def catalogue_part(args):
         why = "--random" if args.random else f"{shared} is absent"
         log(f"part A on random unit vectors ({why}): 9,583 x {args.random_dim}")
         rng = np.random.default_rng(0)
-        X = unit_rows(rng.standard_normal((9583, args.random_dim), dtype=np.float32))
+        X = l2n(rng.standard_normal((9583, args.random_dim), dtype=np.float32))
         ids = [str(10000 + i) for i in range(len(X))]
         df = pd.DataFrame({"id": ids, "title": ["product"] * len(X), "articleType": rng.choice(list("abcdefghij"), len(X))})
         from types import SimpleNamespace
@@ -79,7 +80,7 @@ def catalogue_part(args):
     rec.recommend(id=ids[qs[0]], k=10, mmr=0.7)          # warm-up: lazy title-text fit, caches
     t_bare, t_full, t_plain = [], [], []
     for r in qs:
-        t = time.perf_counter(); numpy_search(X, X[r], 11); t_bare.append(time.perf_counter() - t)
+        t = time.perf_counter(); exact_search(X, X[r], 11); t_bare.append(time.perf_counter() - t)
         t = time.perf_counter(); rec.recommend(id=ids[r], k=10, mmr=0.7); t_full.append(time.perf_counter() - t)
         t = time.perf_counter(); rec.recommend(id=ids[r], k=10); t_plain.append(time.perf_counter() - t)
     med = lambda v: float(np.median(v)) * 1000
@@ -99,7 +100,7 @@ class Mixture:
     "Unit vectors around n_clusters random unit centres, each cluster spread along `intrinsic` random directions (noise norm ~`spread`)."
     def __init__(self, d=512, n_clusters=4096, intrinsic=8, spread=1.0, seed=0):
         rng = np.random.default_rng(seed)
-        self.C = unit_rows(rng.standard_normal((n_clusters, d), dtype=np.float32))
+        self.C = l2n(rng.standard_normal((n_clusters, d), dtype=np.float32))
         self.B = (rng.standard_normal((n_clusters, intrinsic, d), dtype=np.float32) / np.sqrt(d)).astype(np.float32)
         self.d, self.k, self.r, self.spread = d, n_clusters, intrinsic, spread
 
@@ -112,14 +113,14 @@ class Mixture:
             z = rng.standard_normal((m, self.r), dtype=np.float32) * (self.spread / np.sqrt(self.r))
             noise = z @ self.B[c]            # rows of B have norm ~1, so the noise has norm ~spread
             noise += rng.standard_normal((m, self.d), dtype=np.float32) * (0.1 * self.spread / np.sqrt(self.d))
-            X[pos[s:s + m]] = unit_rows(self.C[c] + noise); s += m
+            X[pos[s:s + m]] = l2n(self.C[c] + noise); s += m
         return X
 
 
 def uniform(n, d, seed, chunk=100_000):
     rng = np.random.default_rng(seed); X = np.empty((n, d), np.float32)
     for s in range(0, n, chunk):
-        m = min(chunk, n - s); X[s:s + m] = unit_rows(rng.standard_normal((m, d), dtype=np.float32))
+        m = min(chunk, n - s); X[s:s + m] = l2n(rng.standard_normal((m, d), dtype=np.float32))
     return X
 
 
@@ -132,7 +133,7 @@ def time_single(fn, Q, k):
 def side_by_side(search, X, Q, k, args):
     "Per-query seconds of `search` and of the exact NumPy scan, timed one after the other (a shared machine's load moves both)."
     t = time_single(search, Q[:args.timing_queries], k)
-    t_ex = time_single(lambda q, kk: numpy_search(X, q, kk), Q[:args.exact_side_queries], k)
+    t_ex = time_single(lambda q, kk: exact_search(X, q, kk), Q[:args.exact_side_queries], k)
     return t, t_ex
 
 
@@ -152,7 +153,7 @@ def scale_part(args, name, X, Q):
     log(f"{name}: exact top-{k} of {len(Q)} queries (blocked scan)")
     S_true, I_true = exact_search(X, Q, k)
     Qt = Q[:args.exact_timing_queries]
-    t_exact = time_single(lambda q, kk: numpy_search(X, q, kk), Qt, k)
+    t_exact = time_single(lambda q, kk: exact_search(X, q, kk), Qt, k)
     log(f"{name}: exact NumPy scan {t_exact * 1000:.1f} ms/query ({1 / t_exact:.1f} qps, {len(Qt)} queries timed)")
     log(f"{name}: mean cosine of the 1st / 10th exact neighbour: {S_true[:, 0].mean():.3f} / {S_true[:, k - 1].mean():.3f}")
     rows = [dict(data=name, kind="exact (numpy)", setting="", build_s=0.0, recall10=1.0, ms=t_exact * 1000,
@@ -171,7 +172,7 @@ def scale_part(args, name, X, Q):
         for v in sweep:
             idx.params[knob] = v
             _, I = idx.search_rows(Q, k)
-            rec = _recall(I_true, S_true, I, X, Q, k)
+            rec = recall_at_k(S_true, I, X, Q, k)
             t, t_ex = side_by_side(idx.search_rows, X, Q, k, args)
             setting = f"{knob}={v}" + (f" k_factor={idx.params['k_factor']}" if kind == "ivfpq" else "")
             rows.append(dict(data=name, kind=kind, setting=setting, build_s=build, recall10=rec, ms=t * 1000, qps=1 / t,
@@ -179,7 +180,7 @@ def scale_part(args, name, X, Q):
             log(f"  {kind} {setting}: recall@10 {rec:.3f}, {t * 1000:.2f} ms/query, exact {t_ex * 1000:.0f} ms: {t_ex / t:.0f}x")
         if kind == "ivfpq":   # PQ codes alone (no exact re-ranking of candidates): k_factor 1
             idx.params.update(k_factor=1, nprobe=sweep[-1])
-            _, I = idx.search_rows(Q, k); rec = _recall(I_true, S_true, I, X, Q, k)
+            _, I = idx.search_rows(Q, k); rec = recall_at_k(S_true, I, X, Q, k)
             t, t_ex = side_by_side(idx.search_rows, X, Q, k, args)
             rows.append(dict(data=name, kind=kind, setting=f"nprobe={sweep[-1]} codes only", build_s=build, recall10=rec,
                              ms=t * 1000, qps=1 / t, exact_ms=t_ex * 1000, speedup=t_ex / t))

@@ -1,4 +1,4 @@
-"""New products into a built run folder without a rebuild: validated, embedded alone by each of the run's encoders as they were fitted, appended to the catalogue, every embeddings file and every index, all in one transaction that survives a kill
+"""New products into a built run: embedded alone, appended to catalogue, embeddings and indexes in one transaction
 
 Docs: https://vprec.github.io/vprec/add.html.md"""
 
@@ -25,7 +25,7 @@ def _new_vectors(enc, # the run's encoder, as fitted
     "(vectors of the new products (zero rows for failures), ok mask, problems) for one encoder."
     if getattr(enc, "modality", "image") == "text":
         titles = fresh.df["title"] if "title" in fresh.df else [""] * len(fresh)
-        with warnings.catch_warnings():   # titles that share no word with the catalogue's get a zero vector: expected here
+        with warnings.catch_warnings():   # titles that share no word with the catalogue's get a zero vector: expected
             warnings.simplefilter("ignore")
             V = np.asarray(enc.encode_texts([normalize_title(t) for t in titles]), np.float32)
         return V, np.ones(len(fresh), bool), []
@@ -33,17 +33,19 @@ def _new_vectors(enc, # the run's encoder, as fitted
     V = np.zeros((len(fresh), Vok.shape[1]), np.float32); V[ok] = Vok
     return V, ok, problems
 
+# %% ../nbs/05b_add.ipynb #8e1de8bd
 def add_products(run, # a built run folder (path or `RunFolder`): catalogue, embeddings, optionally indexes
                  source, # new products: anything `load_catalogue` reads (folder, CSV, parquet, HF dataset)
                  encoder:str|None=None, # only these embeddings (default: every embeddings of the run)
                  progress:bool=False, # progress bars
                 ) -> dict:
-    "Validate new products, embed only them with the run's encoders and append them to the catalogue, embeddings and indexes, in one transaction."
+    "Validate new products, embed only them with the run's encoders, append them everywhere, in one transaction."
     rf = RunFolder.of(run)
-    with rf.transaction("add") as tx:                # one writer at a time; an addition a kill interrupted is finished first
+    with rf.transaction("add") as tx:   # one writer at a time; an addition a kill interrupted is finished first
         cat = Catalogue.load(rf)
         for col in ("id", "content_hash"):
-            if col not in cat.df: raise ValueError(f"{rf.catalogue_path} has no {col} column; {rf.mend('catalogue')} to write it again")
+            if col not in cat.df:
+                raise ValueError(f"{rf.catalogue_path} has no {col} column; {rf.mend('catalogue')} to write it again")
         slugs = [embeddings_slug(rf, encoder)] if encoder else rf.encoders()
         if not slugs: raise FileNotFoundError(f"no embeddings in {rf}: run `vprec embed {rf}` before adding products")
         embs = {s: rf.check_embeddings(load_embeddings(rf, s), cat.df) for s in slugs}
@@ -51,12 +53,13 @@ def add_products(run, # a built run folder (path or `RunFolder`): catalogue, emb
         skipped = [{"id": str(r.get("id")), "problem": r.get("problem"), "action": r.get("action")}
                    for r in new.validation.to_dict("records")]
         have = set(cat.ids)
-        skipped += [{"id": i, "problem": "id already in the catalogue", "action": "left out"} for i in new.ids if i in have]
+        skipped += [{"id": i, "problem": "id already in the catalogue", "action": "left out"}
+                    for i in new.ids if i in have]
         fresh = new.subset([i for i in new.ids if i not in have])
         ok, vecs = np.ones(len(fresh), bool), {}
         for slug in slugs:
-            V, okm, probs = _new_vectors(load_encoder(rf, slug), fresh, progress) if len(fresh) else \
-                            (np.zeros((0, embs[slug].X.shape[1]), np.float32), ok, [])
+            if len(fresh): V, okm, probs = _new_vectors(load_encoder(rf, slug), fresh, progress)
+            else: V, okm, probs = np.zeros((0, embs[slug].X.shape[1]), np.float32), ok, []
             skipped += [{"id": p["item"], "problem": f"{slug}: {p['problem']}", "action": "left out"} for p in probs]
             vecs[slug] = V; ok &= okm
         keep = [i for i, g in zip(fresh.ids, ok) if g]
@@ -67,16 +70,20 @@ def add_products(run, # a built run folder (path or `RunFolder`): catalogue, emb
         merged = cat.append(fresh.subset(keep)); merged.save(staged); report["catalogue"] = len(merged)
         for slug, emb in embs.items():
             V, ids = vecs[slug][ok], list(emb.ids) + keep
-            column = (emb.meta.get("catalogue") or {}).get("column", "title" if emb.meta.get("modality") == "text" else "content_hash")
+            default = "title" if emb.meta.get("modality") == "text" else "content_hash"
+            column = (emb.meta.get("catalogue") or {}).get("column", default)
+            contents = merged.df[column].tolist() if column in merged.df else [""] * len(merged)
             meta = {**emb.meta, "ids": ids, "n_catalogue": len(merged),
-                    "catalogue": catalogue_record(merged.ids, merged.df[column].tolist() if column in merged.df else [""] * len(merged), column),
+                    "catalogue": catalogue_record(merged.ids, contents, column),
                     "added": list(emb.meta.get("added", [])) + [{"source": str(source), "n": len(keep)}]}
             X = np.vstack([emb.X, V])
             staged.write_embeddings(slug, X, meta)
             report["embeddings"][slug] = len(ids)
             new_fp = embeddings_fingerprint(X=X, ids=ids, encoder=slug, encoder_fingerprint=emb.fingerprint)
             for kind in rf.index_kinds(slug):
-                try: idx = VectorIndex.load(rf.index_prefix(slug, kind), fingerprint=embeddings_fingerprint(emb))
+                try:
+                    rf.check_index(rf.read_index_meta(slug, kind), emb)   # `Stale` when built from other embeddings
+                    idx = VectorIndex.load(rf.index_prefix(slug, kind), rf.mend("index", slug, kind))
                 except ValueError as e: report["stale_indexes"].append(str(e)); continue
                 idx.add(V, keep, source=new_fp); idx.save(staged.index_prefix(slug, kind))
                 report["indexes"][f"{slug}-{kind}"] = idx.ntotal

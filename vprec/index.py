@@ -1,4 +1,4 @@
-"""Exact search and FAISS indexes behind one interface, with product ids, save/load, incremental add, a refusal of stale indexes, and their agreement with exact search
+"""Exact search and FAISS indexes behind one interface: product ids, save/load, adding, and agreement with exact search
 
 Docs: https://vprec.github.io/vprec/vector_index.html.md"""
 
@@ -6,26 +6,20 @@ Docs: https://vprec.github.io/vprec/vector_index.html.md"""
 
 # %% ../nbs/04_vector_index.ipynb #1f620557
 from __future__ import annotations
-import hashlib, json, os, time
+import json, time
 from datetime import datetime, timezone
 from pathlib import Path
-from .runfolder import RunFolder, atomic_write, atomic_json, embeddings_fingerprint, ids_hash
-
 import numpy as np
 import pandas as pd
 import faiss
+from fastcore.basics import patch
+from .runfolder import RunFolder, DamagedFile, atomic_write, atomic_json, embeddings_fingerprint, read_json
+from .encoders import l2n
+from .embed import load_embeddings
 
 # %% auto #0
-__all__ = ['KINDS', 'HNSW_DEFAULTS', 'unit_rows', 'clustered_vectors', 'exact_search', 'ivfpq_params', 'VectorIndex',
-           'index_path', 'index_run', 'saved_indexes', 'load_index', 'numpy_search', 'index_agreement']
-
-# %% ../nbs/04_vector_index.ipynb #dbc73b03
-def unit_rows(X  # array (n, d) or (d,)
-             ) -> np.ndarray:
-    "Return `X` as float32 C-contiguous rows scaled to unit length (zero rows stay zero)."
-    X = np.atleast_2d(np.asarray(X, dtype=np.float32))
-    n = np.linalg.norm(X, axis=1, keepdims=True)
-    return np.ascontiguousarray(X / np.where(n > 0, n, 1), dtype=np.float32)
+__all__ = ['KINDS', 'HNSW_DEFAULTS', 'clustered_vectors', 'exact_search', 'ivfpq_params', 'VectorIndex', 'index_run',
+           'load_index', 'recall_at_k', 'index_agreement']
 
 # %% ../nbs/04_vector_index.ipynb #1c7f3dab
 def clustered_vectors(n:int,           # number of vectors
@@ -38,15 +32,16 @@ def clustered_vectors(n:int,           # number of vectors
                      ) -> np.ndarray:
     "Unit vectors from a mixture of `n_clusters` random centres, for tests and benchmarks."
     rng = np.random.default_rng(seed)
-    C = unit_rows(rng.standard_normal((n_clusters, d), dtype=np.float32))
+    C = l2n(rng.standard_normal((n_clusters, d), dtype=np.float32))
     lab = rng.integers(0, n_clusters, n)
     if intrinsic is None:
         noise = rng.standard_normal((n, d), dtype=np.float32) * (spread / np.sqrt(d))
     else:
         B = rng.standard_normal((n_clusters, intrinsic, d), dtype=np.float32) / np.sqrt(d)
         z = rng.standard_normal((n, intrinsic), dtype=np.float32) * (spread / np.sqrt(intrinsic))   # noise norm ~spread
-        noise = np.einsum('ni,nid->nd', z, B[lab]) + rng.standard_normal((n, d), dtype=np.float32) * (0.1 * spread / np.sqrt(d))
-    return unit_rows(C[lab] + noise).astype(dtype)
+        noise = (np.einsum('ni,nid->nd', z, B[lab])
+                 + rng.standard_normal((n, d), dtype=np.float32) * (0.1 * spread / np.sqrt(d)))
+    return l2n(C[lab] + noise).astype(dtype)
 
 # %% ../nbs/04_vector_index.ipynb #7211cfe5
 def exact_search(X:np.ndarray,  # stored unit vectors (n, d)
@@ -59,15 +54,17 @@ def exact_search(X:np.ndarray,  # stored unit vectors (n, d)
     kk = min(k, n)
     best_s = np.full((nq, k), -np.inf, np.float32); best_i = np.full((nq, k), -1, np.int64)
     if kk == 0: return best_s, best_i
+    def top(S, kb):   # column numbers of the kb largest of each row (all of them when kb is the row length)
+        if kb >= S.shape[1]: return np.tile(np.arange(S.shape[1]), (nq, 1))
+        return np.argpartition(-S, kb - 1, axis=1)[:, :kb]
     S_all, I_all = [], []
     for start in range(0, n, block):
         S = Q @ X[start:start+block].T
-        kb = min(kk, S.shape[1])
-        part = np.argpartition(-S, kb-1, axis=1)[:, :kb] if kb < S.shape[1] else np.tile(np.arange(S.shape[1]), (nq, 1))
+        part = top(S, min(kk, S.shape[1]))
         S_all.append(np.take_along_axis(S, part, 1)); I_all.append(part + start)
         if len(S_all) > 1:  # merge the running top-k
             S2, I2 = np.hstack(S_all), np.hstack(I_all)
-            keep = np.argpartition(-S2, kk-1, axis=1)[:, :kk] if kk < S2.shape[1] else np.tile(np.arange(S2.shape[1]), (nq, 1))
+            keep = top(S2, kk)
             S_all, I_all = [np.take_along_axis(S2, keep, 1)], [np.take_along_axis(I2, keep, 1)]
     S, I = S_all[0], I_all[0]
     order = np.argsort(-S, axis=1, kind='stable')
@@ -85,8 +82,9 @@ def ivfpq_params(n:int,            # number of training vectors
                  k_factor:int=8,   # candidates re-ranked per result when refining
                  train_size:int|None=None # vectors k-means trains on (default: all, at most 64·nlist and 39·2**nbits)
                 ) -> dict:
-    "IVF-PQ parameters trainable on `n` vectors of dimension `d`: nlist ≈ 4√n (≥ 39 training vectors a cell), m ≈ d/16 dividing d, nbits 8 from 9,984 vectors on."
-    if n < 2: raise ValueError(f"IVF-PQ needs at least 2 vectors to train, got {n}; use kind='flat' for tiny catalogues")
+    "IVF-PQ parameters trainable on `n` vectors of dimension `d` (nlist ≈ 4√n, m ≈ d/16, 8-bit codes from 9,984 on)."
+    if n < 2:
+        raise ValueError(f"IVF-PQ needs at least 2 vectors to train, got {n}; use kind='flat' for tiny catalogues")
     if nlist is None: nlist = int(max(1, min(round(4 * np.sqrt(n)), n // 39)))
     if nbits is None: nbits = 8 if n >= 39 * 256 else int(max(1, min(8, np.floor(np.log2(max(n / 39, 2))))))
     if m is None:
@@ -98,13 +96,16 @@ def ivfpq_params(n:int,            # number of training vectors
     if nprobe is None: nprobe = int(min(nlist, max(8, round(np.sqrt(nlist) / 2))))
     if refine not in (None, "flat"): raise ValueError(f"IVF-PQ: refine={refine!r}; use 'flat' or None")
     if train_size is None: train_size = int(min(n, max(64 * nlist, 39 * 2 ** nbits)))
-    return dict(nlist=int(nlist), m=int(m), nbits=int(nbits), nprobe=int(nprobe), refine=refine, k_factor=int(k_factor),
-                train_size=int(min(n, train_size)))
+    return dict(nlist=int(nlist), m=int(m), nbits=int(nbits), nprobe=int(nprobe), refine=refine,
+                k_factor=int(k_factor), train_size=int(min(n, train_size)))
 
-# %% ../nbs/04_vector_index.ipynb #d2a0b444
-KINDS = ("exact", "flat", "hnsw", "ivfpq")
-HNSW_DEFAULTS = dict(M=32, efConstruction=80, efSearch=128)
+# %% ../nbs/04_vector_index.ipynb #69e97e16
+KINDS = ("exact", "flat", "hnsw", "ivfpq")   # the index kinds, exact NumPy search first
 
+# %% ../nbs/04_vector_index.ipynb #82a973c6
+HNSW_DEFAULTS = dict(M=32, efConstruction=80, efSearch=128)   # the hnsw parameters `build` fills in
+
+# %% ../nbs/04_vector_index.ipynb #f2d3fc70
 def _check_finite(X, ids=None, what="vectors"):
     "Refuse NaN/inf rows, naming the first (and its id when known)."
     bad = ~np.isfinite(X).all(axis=1)
@@ -113,12 +114,7 @@ def _check_finite(X, ids=None, what="vectors"):
         raise ValueError(f"{what} are not finite: {who} has NaN or inf ({int(bad.sum())} such rows); "
                          "re-embed those products (`vprec embed DIR`) or fix the vectors")
 
-def _rerun(prefix):
-    "The command that rewrites the index files of `prefix` (run/index/<encoder>-<kind>)."
-    kind = prefix.name.rsplit("-", 1)[-1]
-    return f"re-run `vprec index {prefix.parent.parent} --kind {kind if kind in KINDS else 'KIND'}`"
-
-
+# %% ../nbs/04_vector_index.ipynb #d2a0b444
 class VectorIndex:
     "Nearest-neighbour search by inner product over unit vectors, keyed by product id."
     def __init__(self, kind:str,            # exact, flat, hnsw or ivfpq
@@ -126,7 +122,7 @@ class VectorIndex:
                  ids:list,            # product ids, one per row
                  params:dict,         # the kind parameters it was built with
                  dim:int,             # vector dimension
-                 source:dict|None=None, # fingerprint of the embeddings it was built from (see `embeddings_fingerprint`)
+                 source:dict|None=None, # fingerprint of the embeddings it was built from (`embeddings_fingerprint`)
                  X=None,              # the (n, d) float32 matrix the exact kind scans (None for FAISS kinds)
                 ):
         self.kind, self.index, self.params, self.dim, self.source = kind, index, dict(params), int(dim), source
@@ -141,228 +137,222 @@ class VectorIndex:
     def ntotal(self) -> int: return len(self._ids)
     def __len__(self): return self.ntotal
     def __contains__(self, pid): return str(pid) in self._pos
-    def __repr__(self): return f"VectorIndex(kind={self.kind!r}, ntotal={self.ntotal}, dim={self.dim}, params={self.params})"
+    def __repr__(self):
+        return f"VectorIndex(kind={self.kind!r}, ntotal={self.ntotal}, dim={self.dim}, params={self.params})"
 
-    @classmethod
-    def build(cls, X:np.ndarray,   # unit vectors (n, d), float32
-              ids:list,            # product ids, one per row
-              kind:str="flat",     # exact, flat, hnsw or ivfpq
-              source:dict|None=None, # fingerprint of the embeddings (see `embeddings_fingerprint`)
-              **params             # kind parameters: hnsw M, efConstruction, efSearch; ivfpq see `ivfpq_params`
-             ) -> VectorIndex:
-        "Build an index of `kind` over `X` with product ids `ids`."
-        if kind not in KINDS: raise ValueError(f"unknown index kind {kind!r}; use one of {', '.join(KINDS)}")
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        if X.ndim != 2: raise ValueError(f"vectors must be a 2-d array (n, d), got shape {X.shape}")
-        if len(ids) != len(X): raise ValueError(f"{len(ids)} ids for {len(X)} vectors; give one id per row")
-        _check_finite(X, ids)
-        d = X.shape[1]
-        if kind == "exact":
-            if params: raise ValueError(f"the exact index takes no parameters, got {sorted(params)}")
-            return cls(kind, None, ids, {}, d, source, X.copy())
-        if kind == "flat":
-            if params: raise ValueError(f"the flat index takes no parameters, got {sorted(params)}")
-            index = faiss.IndexFlatIP(d); index.add(X)
-            return cls(kind, index, ids, {}, d, source)
-        if kind == "hnsw":
-            bad = set(params) - set(HNSW_DEFAULTS)
-            if bad: raise ValueError(f"unknown hnsw parameters {sorted(bad)}; use {sorted(HNSW_DEFAULTS)}")
-            p = {**HNSW_DEFAULTS, **params}
-            index = faiss.IndexHNSWFlat(d, int(p["M"]), faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = int(p["efConstruction"])
-            index.add(X)
-            return cls(kind, index, ids, p, d, source)
-        p = ivfpq_params(len(X), d, **params)
-        quantizer = faiss.IndexFlatL2(d)   # on unit vectors L2 ranks as inner product does, and k-means cells fit L2
-        base = faiss.IndexIVFPQ(quantizer, d, p["nlist"], p["m"], p["nbits"], faiss.METRIC_L2)
-        index = faiss.IndexRefineFlat(base) if p["refine"] == "flat" else base
-        tr = X if p["train_size"] >= len(X) else X[np.sort(np.random.default_rng(0).choice(len(X), p["train_size"], replace=False))]
-        index.train(tr); index.add(X)
-        obj = cls(kind, index, ids, p, d, source)
-        obj._keep = (quantizer, base)  # keep the Python owners of the wrapped FAISS objects alive
-        return obj
+# %% ../nbs/04_vector_index.ipynb #fae6a616
+@patch(cls_method=True)
+def build(cls:VectorIndex, X:np.ndarray,   # unit vectors (n, d), float32
+          ids:list,            # product ids, one per row
+          kind:str="flat",     # exact, flat, hnsw or ivfpq
+          source:dict|None=None, # fingerprint of the embeddings (see `embeddings_fingerprint`)
+          **params             # kind parameters: hnsw M, efConstruction, efSearch; ivfpq see `ivfpq_params`
+         ) -> VectorIndex:
+    "Build an index of `kind` over `X` with product ids `ids`."
+    if kind not in KINDS: raise ValueError(f"unknown index kind {kind!r}; use one of {', '.join(KINDS)}")
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if X.ndim != 2: raise ValueError(f"vectors must be a 2-d array (n, d), got shape {X.shape}")
+    if len(ids) != len(X): raise ValueError(f"{len(ids)} ids for {len(X)} vectors; give one id per row")
+    _check_finite(X, ids)
+    d = X.shape[1]
+    if kind in ("exact", "flat") and params:
+        raise ValueError(f"the {kind} index takes no parameters, got {sorted(params)}")
+    if kind == "exact": return cls(kind, None, ids, {}, d, source, X.copy())
+    if kind == "flat":
+        index = faiss.IndexFlatIP(d); index.add(X)
+        return cls(kind, index, ids, {}, d, source)
+    if kind == "hnsw":
+        bad = set(params) - set(HNSW_DEFAULTS)
+        if bad: raise ValueError(f"unknown hnsw parameters {sorted(bad)}; use {sorted(HNSW_DEFAULTS)}")
+        p = {**HNSW_DEFAULTS, **params}
+        index = faiss.IndexHNSWFlat(d, int(p["M"]), faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = int(p["efConstruction"])
+        index.add(X)
+        return cls(kind, index, ids, p, d, source)
+    p = ivfpq_params(len(X), d, **params)
+    quantizer = faiss.IndexFlatL2(d)   # on unit vectors L2 ranks as inner product does, and k-means cells fit L2
+    base = faiss.IndexIVFPQ(quantizer, d, p["nlist"], p["m"], p["nbits"], faiss.METRIC_L2)
+    index = faiss.IndexRefineFlat(base) if p["refine"] == "flat" else base
+    sample = np.sort(np.random.default_rng(0).choice(len(X), p["train_size"], replace=False))
+    index.train(X if p["train_size"] >= len(X) else X[sample]); index.add(X)
+    obj = cls(kind, index, ids, p, d, source)
+    obj._keep = (quantizer, base)  # keep the Python owners of the wrapped FAISS objects alive
+    return obj
 
-    def _set_search_params(self):
-        ps = faiss.ParameterSpace()
-        if self.kind == "hnsw": ps.set_index_parameter(self.index, "efSearch", int(self.params["efSearch"]))
-        if self.kind == "ivfpq":
-            ps.set_index_parameter(self.index, "nprobe", int(self.params["nprobe"]))
-            if self.params.get("refine"): faiss.downcast_index(self.index).k_factor = float(self.params["k_factor"])
+# %% ../nbs/04_vector_index.ipynb #986c88b5
+@patch
+def _set_search_params(self:VectorIndex):
+    "Set the search-time parameters of `params` (HNSW efSearch; IVF-PQ nprobe, k_factor) on the FAISS index."
+    ps = faiss.ParameterSpace()
+    if self.kind == "hnsw": ps.set_index_parameter(self.index, "efSearch", int(self.params["efSearch"]))
+    if self.kind == "ivfpq":
+        ps.set_index_parameter(self.index, "nprobe", int(self.params["nprobe"]))
+        if self.params.get("refine"): faiss.downcast_index(self.index).k_factor = float(self.params["k_factor"])
 
-    def search_rows(self, Q:np.ndarray, # queries: (m, d) float32 unit rows, or one (d,) vector (normalised here)
-                    k:int,         # results per query; rows past the index's size come back as -1
-                   ) -> tuple[np.ndarray, np.ndarray]:
-        "Like `search` but returns row numbers (-1 when missing) instead of ids."
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0: raise ValueError(f"k must be a positive integer, got {k!r}")
-        if np.ndim(Q) not in (1, 2): raise ValueError(f"queries must be one vector (d,) or (m, d) rows, got shape {np.shape(Q)}")
-        Q = unit_rows(Q) if np.ndim(Q) == 1 else np.ascontiguousarray(Q, dtype=np.float32)
-        if Q.shape[1] != self.dim: raise ValueError(f"query has dimension {Q.shape[1]}, the index has {self.dim}")
-        _check_finite(Q, what="query vectors")
-        if self.kind == "exact": return exact_search(self._X, Q, int(k))
-        self._set_search_params()
-        kk = min(int(k), self.ntotal)
-        # IVF-PQ re-ranks k_factor*k candidates; ask for at least 16 so a small k still gets a useful candidate pool
-        kq = min(max(kk, 16), self.ntotal) if self.kind == "ivfpq" else kk
-        S, I = self.index.search(Q, kq) if kq else (np.zeros((len(Q), 0), np.float32), np.zeros((len(Q), 0), np.int64))
-        S, I = S[:, :kk], I[:, :kk]
-        if kk < k:
-            S = np.hstack([S, np.full((len(Q), k - kk), -np.inf, np.float32)])
-            I = np.hstack([I, np.full((len(Q), k - kk), -1, np.int64)])
-        if self.kind == "ivfpq": S = 1 - S / 2   # squared L2 between unit vectors -> cosine
-        S = np.where(I < 0, -np.inf, S).astype(np.float32)
-        return S, I
+# %% ../nbs/04_vector_index.ipynb #a994ec0a
+@patch
+def search_rows(self:VectorIndex,
+                Q:np.ndarray,  # queries: (m, d) float32 unit rows, or one (d,) vector (normalised here)
+                k:int,         # results per query; rows past the index's size come back as -1
+               ) -> tuple[np.ndarray, np.ndarray]:
+    "Like `search` but returns row numbers (-1 when missing) instead of ids."
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if np.ndim(Q) not in (1, 2):
+        raise ValueError(f"queries must be one vector (d,) or (m, d) rows, got shape {np.shape(Q)}")
+    Q = l2n(np.atleast_2d(Q)) if np.ndim(Q) == 1 else np.ascontiguousarray(Q, dtype=np.float32)
+    if Q.shape[1] != self.dim: raise ValueError(f"query has dimension {Q.shape[1]}, the index has {self.dim}")
+    _check_finite(Q, what="query vectors")
+    if self.kind == "exact": return exact_search(self._X, Q, int(k))
+    self._set_search_params()
+    kk = min(int(k), self.ntotal)
+    # IVF-PQ re-ranks k_factor*k candidates; ask for at least 16 so a small k still gets a useful candidate pool
+    kq = min(max(kk, 16), self.ntotal) if self.kind == "ivfpq" else kk
+    S, I = self.index.search(Q, kq) if kq else (np.zeros((len(Q), 0), np.float32), np.zeros((len(Q), 0), np.int64))
+    S, I = S[:, :kk], I[:, :kk]
+    if kk < k:
+        S = np.hstack([S, np.full((len(Q), k - kk), -np.inf, np.float32)])
+        I = np.hstack([I, np.full((len(Q), k - kk), -1, np.int64)])
+    if self.kind == "ivfpq": S = 1 - S / 2   # squared L2 between unit vectors -> cosine
+    S = np.where(I < 0, -np.inf, S).astype(np.float32)
+    return S, I
 
-    def search(self, Q:np.ndarray,  # queries (nq, d) or one query (d,)
-               k:int                # neighbours per query
-              ) -> tuple[np.ndarray, np.ndarray]:
-        "The `k` largest inner products per query: (scores (nq, k) float32, ids (nq, k) object array, None when missing)."
-        S, I = self.search_rows(Q, k)
-        ids = np.array(self._ids + [None], dtype=object)
-        return S, ids[np.where(I < 0, len(self._ids), I)]
+# %% ../nbs/04_vector_index.ipynb #4a906705
+@patch
+def search(self:VectorIndex, Q:np.ndarray,  # queries (nq, d) or one query (d,)
+           k:int                # neighbours per query
+          ) -> tuple[np.ndarray, np.ndarray]:
+    "The `k` largest inner products per query: (scores (nq, k) float32, ids (nq, k) object array, None when missing)."
+    S, I = self.search_rows(Q, k)
+    ids = np.array(self._ids + [None], dtype=object)
+    return S, ids[np.where(I < 0, len(self._ids), I)]
 
-    def vectors(self, ids=None, # product ids; None: every row, in index order
-               ) -> np.ndarray:
-        "The stored vectors (of `ids`, default all), reconstructed from the index (approximate for IVF-PQ codes only)."
-        rows = np.arange(self.ntotal) if ids is None else np.array([self._pos[str(i)] for i in ids], dtype=np.int64)
-        if self.kind == "exact": return self._X[rows]
-        idx = faiss.downcast_index(self.index)
-        if isinstance(idx, faiss.IndexRefine): idx = faiss.downcast_index(idx.refine_index)
-        return np.vstack([idx.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, self.dim), np.float32)
+# %% ../nbs/04_vector_index.ipynb #b3a1de14
+@patch
+def vectors(self:VectorIndex, ids=None, # product ids; None: every row, in index order
+           ) -> np.ndarray:
+    "The stored vectors (of `ids`, default all), reconstructed from the index (approximate for IVF-PQ codes only)."
+    rows = np.arange(self.ntotal) if ids is None else np.array([self._pos[str(i)] for i in ids], dtype=np.int64)
+    if self.kind == "exact": return self._X[rows]
+    idx = faiss.downcast_index(self.index)
+    if isinstance(idx, faiss.IndexRefine): idx = faiss.downcast_index(idx.refine_index)
+    return np.vstack([idx.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, self.dim), np.float32)
 
-    def add(self, X:np.ndarray,  # new unit vectors (n, d)
-            ids:list,            # their product ids (new ones)
-            source:dict|None=None # fingerprint of the embeddings after the addition
-           ) -> VectorIndex:
-        "Append new products without rebuilding (HNSW links them in; IVF-PQ encodes them with its trained codebooks)."
-        X = np.ascontiguousarray(np.atleast_2d(X), dtype=np.float32); ids = [str(i) for i in ids]
-        if len(ids) != len(X): raise ValueError(f"{len(ids)} ids for {len(X)} vectors; give one id per row")
-        if X.shape[1] != self.dim: raise ValueError(f"new vectors have dimension {X.shape[1]}, the index has {self.dim}")
-        _check_finite(X, ids, "new vectors")
-        dup = [i for i in ids if i in self._pos]
-        if dup or len(set(ids)) != len(ids):
-            raise ValueError(f"product id(s) {', '.join((dup or ids)[:5])} already in the index; add only new products")
-        if self.kind == "exact": self._X = np.vstack([self._X, X])
-        else: self.index.add(X)
-        for i in ids: self._pos[i] = len(self._ids); self._ids.append(i)
-        if source is not None: self.source = source
-        return self
+# %% ../nbs/04_vector_index.ipynb #71294619
+@patch
+def add(self:VectorIndex, X:np.ndarray,  # new unit vectors (n, d)
+        ids:list,            # their product ids (new ones)
+        source:dict|None=None # fingerprint of the embeddings after the addition
+       ) -> VectorIndex:
+    "Append new products without rebuilding (HNSW links them in; IVF-PQ encodes them with its trained codebooks)."
+    X = np.ascontiguousarray(np.atleast_2d(X), dtype=np.float32); ids = [str(i) for i in ids]
+    if len(ids) != len(X): raise ValueError(f"{len(ids)} ids for {len(X)} vectors; give one id per row")
+    if X.shape[1] != self.dim: raise ValueError(f"new vectors have dimension {X.shape[1]}, the index has {self.dim}")
+    _check_finite(X, ids, "new vectors")
+    dup = [i for i in ids if i in self._pos]
+    if dup or len(set(ids)) != len(ids):
+        raise ValueError(f"product id(s) {', '.join((dup or ids)[:5])} already in the index; add only new products")
+    if self.kind == "exact": self._X = np.vstack([self._X, X])
+    else: self.index.add(X)
+    for i in ids: self._pos[i] = len(self._ids); self._ids.append(i)
+    if source is not None: self.source = source
+    return self
 
-    def save(self, path_prefix  # e.g. run/index/weightfree-flat -> .faiss + .json
-            ) -> Path:
-        "Write `PREFIX.faiss` (FAISS format) and `PREFIX.json` (ids, kind, params, source) atomically."
-        prefix = Path(path_prefix); prefix.parent.mkdir(parents=True, exist_ok=True)
-        index = self.index
-        if self.kind == "exact": index = faiss.IndexFlatIP(self.dim); index.add(self._X)
-        atomic_write(prefix.with_suffix(".faiss"), lambda t: faiss.write_index(index, str(t)))
-        meta = {"kind": self.kind, "dim": self.dim, "ntotal": self.ntotal, "params": self.params, "source": self.source,
-                "faiss_version": faiss.__version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "ids": self._ids}
-        atomic_json(prefix.with_suffix(".json"), meta, indent=None)
-        return prefix.with_suffix(".faiss")
+# %% ../nbs/04_vector_index.ipynb #14af4310
+@patch
+def save(self:VectorIndex, path_prefix  # e.g. `RunFolder.index_prefix(slug, kind)` -> PREFIX.faiss + PREFIX.json
+        ) -> Path:
+    "Write `PREFIX.faiss` (FAISS format) and `PREFIX.json` (ids, kind, params, source) atomically."
+    prefix = Path(path_prefix)
+    index = self.index
+    if self.kind == "exact": index = faiss.IndexFlatIP(self.dim); index.add(self._X)
+    atomic_write(prefix.with_suffix(".faiss"), lambda t: faiss.write_index(index, str(t)))
+    meta = {"kind": self.kind, "dim": self.dim, "ntotal": self.ntotal, "params": self.params, "source": self.source,
+            "faiss_version": faiss.__version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "ids": self._ids}
+    atomic_json(prefix.with_suffix(".json"), meta, indent=None)
+    return prefix.with_suffix(".faiss")
 
-    @classmethod
-    def load(cls, path_prefix,            # the prefix `save` was given (with or without .faiss)
-             fingerprint:dict|None=None   # fingerprint of the current embeddings; refuse the index if it differs
-            ) -> VectorIndex:
-        "Read an index written by `save`; refuse it when it was built from other embeddings than `fingerprint`."
-        prefix = Path(path_prefix)
-        if prefix.suffix in (".faiss", ".json"): prefix = prefix.with_suffix("")
-        fi, fj = prefix.with_suffix(".faiss"), prefix.with_suffix(".json")
-        for f in (fi, fj):
-            if not f.exists(): raise FileNotFoundError(f"index file {f} does not exist; build it with `vprec index DIR`")
-        try:
-            meta = json.loads(fj.read_text())
-            if not isinstance(meta, dict) or not isinstance(meta.get("ids"), list) or meta.get("kind") not in KINDS:
-                raise ValueError("it lacks the kind or the ids")
-            dim = int(meta["dim"])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{fj} is not a readable index description ({e}); {_rerun(prefix)}") from None
-        if fingerprint is not None and meta.get("source") != fingerprint:
-            old = meta.get("source") or {}
-            diff = [k for k in sorted(set(old) | set(fingerprint)) if old.get(k) != fingerprint.get(k)]
-            raise ValueError(f"index {fi} is stale: it was built from other embeddings ({', '.join(diff) or 'no record'} "
-                             f"differ); {_rerun(prefix)}")
-        try: index = faiss.read_index(str(fi))
-        except RuntimeError as e:
-            raise ValueError(f"{fi} is not a readable FAISS index (truncated or damaged); {_rerun(prefix)}") from None
-        if index.ntotal != len(meta["ids"]) or index.d != dim:
-            raise ValueError(f"index {fi} holds {index.ntotal} vectors of dimension {index.d} but {fj} lists "
-                             f"{len(meta['ids'])} ids of dimension {dim}; {_rerun(prefix)}")
-        X = index.reconstruct_n(0, index.ntotal) if meta["kind"] == "exact" else None
-        return cls(meta["kind"], None if meta["kind"] == "exact" else index, meta["ids"], meta.get("params") or {}, dim,
-                   meta.get("source"), X)
+# %% ../nbs/04_vector_index.ipynb #9703ba75
+@patch(cls_method=True)
+def load(cls:VectorIndex, path_prefix,  # the prefix `save` was given (with or without .faiss)
+         fix:str="build the index again and save it", # what to do about a missing or damaged file
+        ) -> VectorIndex:
+    "Read an index written by `save`; FileNotFoundError or `DamagedFile` naming the file and `fix` otherwise."
+    prefix = Path(path_prefix)
+    if prefix.suffix in (".faiss", ".json"): prefix = prefix.with_suffix("")
+    fi, fj = prefix.with_suffix(".faiss"), prefix.with_suffix(".json")
+    meta = read_json(fj, fix)
+    if not isinstance(meta.get("ids"), list) or meta.get("kind") not in KINDS or not isinstance(meta.get("dim"), int):
+        raise DamagedFile(f"{fj} is not a readable index description (no kind, dimension or ids); {fix}")
+    if not fi.exists(): raise FileNotFoundError(f"{fi} does not exist; {fix}")
+    try: index = faiss.read_index(str(fi))
+    except RuntimeError:
+        raise DamagedFile(f"{fi} is not a readable FAISS index (truncated or damaged); {fix}") from None
+    if index.ntotal != len(meta["ids"]) or index.d != meta["dim"]:
+        raise DamagedFile(f"index {fi} holds {index.ntotal} vectors of dimension {index.d} but {fj} lists "
+                          f"{len(meta['ids'])} ids of dimension {meta['dim']}; {fix}")
+    exact = meta["kind"] == "exact"
+    return cls(meta["kind"], None if exact else index, meta["ids"], meta.get("params") or {}, meta["dim"],
+               meta.get("source"), index.reconstruct_n(0, index.ntotal) if exact else None)
 
 # %% ../nbs/04_vector_index.ipynb #39114aa7
-def index_path(run_dir,     # a run folder
-               encoder:str, # embeddings slug
-               kind:str,    # exact, flat, hnsw or ivfpq
-              ) -> Path:
-    "Prefix of the index files of `encoder` and `kind` in a run folder: `run_dir/index/<encoder>-<kind>`."
-    return Path(run_dir) / "index" / f"{encoder}-{kind}"
-
-def _load_embeddings(run_dir, encoder=None):
-    from vprec.embed import load_embeddings
-    return load_embeddings(run_dir, encoder)
-
-def index_run(run_dir,               # a run folder with embeddings
+def index_run(run_dir,               # a run folder (path or `RunFolder`) with embeddings
               encoder:str|None=None, # embeddings slug (default: embeddings/latest)
               kind:str="flat",       # exact, flat, hnsw or ivfpq
               embeddings=None,       # an already loaded `Embeddings` (skips reading them)
               **params               # kind parameters (see `VectorIndex.build`)
              ) -> VectorIndex:
     "Build an index over a run's embeddings and save it to `index/<encoder>-<kind>.faiss|.json`."
-    emb = embeddings if embeddings is not None else _load_embeddings(run_dir, encoder)
+    rf = RunFolder.of(run_dir)
+    emb = embeddings if embeddings is not None else load_embeddings(rf, encoder)
     idx = VectorIndex.build(emb.X, emb.ids, kind, source=embeddings_fingerprint(emb), **params)
-    idx.save(index_path(run_dir, emb.encoder, kind))
+    idx.save(rf.index_prefix(emb.encoder, kind))
     return idx
 
-def saved_indexes(run_dir,     # a run folder
-                  encoder:str, # embeddings slug
-                 ) -> list[str]:
-    "Kinds of the indexes saved for `encoder` in a run folder, most recently written first."
-    d = Path(run_dir) / "index"
-    fs = sorted(d.glob(f"{encoder}-*.faiss"), key=lambda f: f.stat().st_mtime, reverse=True) if d.exists() else []
-    return [f.stem[len(encoder) + 1:] for f in fs if f.stem[len(encoder) + 1:] in KINDS]
-
-def load_index(run_dir,               # a run folder
+# %% ../nbs/04_vector_index.ipynb #26fa165e
+def load_index(run_dir,               # a run folder (path or `RunFolder`)
                encoder:str|None=None, # embeddings slug (default: embeddings/latest)
                kind:str|None=None,    # index kind (default: the most recently written one)
                embeddings=None        # already loaded embeddings to check the index against
               ) -> VectorIndex:
     "Load a saved index of a run, refusing it when the embeddings changed since it was built."
-    emb = embeddings if embeddings is not None else _load_embeddings(run_dir, encoder)
+    rf = RunFolder.of(run_dir)
+    emb = embeddings if embeddings is not None else load_embeddings(rf, encoder)
     if kind is None:
-        kinds = saved_indexes(run_dir, emb.encoder)
-        if not kinds: raise FileNotFoundError(f"no index for encoder {emb.encoder} in {Path(run_dir)/'index'}; "
-                                              f"build one with `vprec index {run_dir}`")
+        kinds = rf.index_kinds(emb.encoder)
+        if not kinds: raise FileNotFoundError(f"no index for encoder {emb.encoder} in {rf.index_dir}; "
+                                              f"build one with `vprec index {rf} --encoder {emb.encoder}`")
         kind = kinds[0]
-    return VectorIndex.load(index_path(run_dir, emb.encoder, kind), fingerprint=embeddings_fingerprint(emb))
+    with rf.reading():
+        rf.check_index(rf.read_index_meta(emb.encoder, kind), emb)
+        return VectorIndex.load(rf.index_prefix(emb.encoder, kind), rf.mend("index", emb.encoder, kind))
 
-# %% ../nbs/04_vector_index.ipynb #09fc2efd
-def _recall(I_true, S_true, I_found, X, Q, k, tol=1e-6):
-    "Tie-aware recall@k: a found row is a hit if its true score reaches the exact k-th score."
+# %% ../nbs/04_vector_index.ipynb #b4a2ab5c
+def recall_at_k(S_true:np.ndarray, # (nq, >=k) exact scores of each query, best first (`exact_search`)
+                I_found:np.ndarray, # (nq, >=k) rows an index found (-1: none)
+                X:np.ndarray, # (n, d) the searched vectors
+                Q:np.ndarray, # (nq, d) the queries
+                k:int, # the cut-off
+                tol:float=1e-6, # a found row scoring within `tol` of the exact k-th score is a hit
+               ) -> float:
+    "Tie-aware recall@k of an index: the share of its first k rows that score at least the exact k-th score."
     kth = S_true[:, k - 1]
     hits = []
     for q in range(len(Q)):
-        rows = I_found[q][I_found[q] >= 0]
+        rows = I_found[q][:k][I_found[q][:k] >= 0]
         sc = X[rows] @ Q[q] if len(rows) else np.zeros(0)
         hits.append(min(k, int((sc >= kth[q] - tol).sum())) / k)
     return float(np.mean(hits))
 
+# %% ../nbs/04_vector_index.ipynb #d240e890
 def _time_queries(fn, Q, k):
+    "Mean milliseconds of `fn(q, k)` over the queries `Q`, one query (a (1, d) row) at a time."
     t = time.perf_counter()
     for q in Q: fn(q[None], k)
     return (time.perf_counter() - t) / max(len(Q), 1) * 1000
 
-def numpy_search(X, # (n, d) float32 unit rows
-                 q, # one query vector, (d,) or (1, d)
-                 k, # results wanted, 1 <= k <= n
-                ):
-    "The NumPy brute-force scan the indexes are compared with: the row numbers of the `k` highest-scoring rows for one query, best first."
-    s = X @ q.ravel()
-    top = np.argpartition(-s, k - 1)[:k]
-    return top[np.argsort(-s[top])]
-
+# %% ../nbs/04_vector_index.ipynb #09fc2efd
 def index_agreement(X:np.ndarray,          # unit vectors (n, d)
                     kinds=("flat", "hnsw", "ivfpq"), # index kinds to compare with exact search
                     n_queries:int=500,     # catalogue vectors drawn as queries
@@ -380,7 +370,7 @@ def index_agreement(X:np.ndarray,          # unit vectors (n, d)
     Q = np.ascontiguousarray(Q, dtype=np.float32); k = min(k, len(X))
     S_true, I_true = exact_search(X, Q, k)
     Qt = Q[:exact_timing_queries] if exact_timing_queries else Q
-    ms_np = _time_queries(lambda q, kk: numpy_search(X, q, kk), Qt, k)
+    ms_np = _time_queries(lambda q, kk: exact_search(X, q, kk), Qt, k)
     rows = [dict(kind="exact (numpy)", params="", build_s=0.0, **{f"recall@{k}": 1.0}, ms_per_query=ms_np,
                  qps=1000 / ms_np, speedup=1.0)]
     if progress: print(rows[-1])
@@ -391,7 +381,7 @@ def index_agreement(X:np.ndarray,          # unit vectors (n, d)
         _, I = idx.search_rows(Q, k)
         ms = _time_queries(idx.search_rows, Q, k)
         rows.append(dict(kind=kind, params=json.dumps(idx.params), build_s=build,
-                         **{f"recall@{k}": _recall(I_true, S_true, I, X, Q, k)}, ms_per_query=ms, qps=1000 / ms,
+                         **{f"recall@{k}": recall_at_k(S_true, I, X, Q, k)}, ms_per_query=ms, qps=1000 / ms,
                          speedup=ms_np / ms))
         if progress: print(rows[-1])
         del idx

@@ -1,4 +1,4 @@
-"""Every way to ask (a product, several liked products, an image, a text, a vector), near-duplicate removal, MMR diversity, hybrid image + text + category scores, filters, explanations, and the session recommender
+"""Queries by product, liked products, image, text or vector; de-duplication, MMR, hybrid scores, filters, sessions
 
 Docs: https://vprec.github.io/vprec/recommend.html.md"""
 
@@ -6,9 +6,9 @@ Docs: https://vprec.github.io/vprec/recommend.html.md"""
 
 # %% ../nbs/05_recommend.ipynb #d1e43f1f
 from __future__ import annotations
-import io, json, os, time
+import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,26 +16,31 @@ import pandas as pd
 
 from fastcore.basics import patch
 from .runfolder import RunFolder
-from .index import VectorIndex, unit_rows
+from .catalogue import Catalogue, read_image
+from .encoders import get_encoder, l2n
+from .embed import embeddings_slug, load_encoder
+from .index import VectorIndex
 
 # %% auto #0
 __all__ = ['EXPLAIN', 'BYTES_COLS', 'DEFAULT_DEDUP', 'WEIGHT_KEYS', 'filter_mask', 'rerank', 'fit_title_encoder',
-           'label_cooccurrence', 'category_similarity', 'Recommendations', 'results_grid', 'UnknownProduct',
-           'dedup_threshold', 'Recommender', 'recommend', 'Session']
+           'label_cooccurrence', 'category_similarity', 'Recommendations', 'result_thumbnail', 'results_grid',
+           'UnknownProduct', 'dedup_threshold', 'Recommender', 'Session']
 
-# %% ../nbs/05_recommend.ipynb #d2506990
+# %% ../nbs/05_recommend.ipynb #3bf044a5
 def _as_text(s:pd.Series) -> np.ndarray:
     "Values as text for comparisons with typed values: None where missing, '2011' for a float 2011.0."
     miss = s.isna().to_numpy()
-    if s.dtype.kind == "f": t = np.array([str(int(x)) if float(x).is_integer() else str(x) for x in s.fillna(0).to_numpy()], dtype=object)
+    if s.dtype.kind == "f":
+        t = np.array([str(int(x)) if float(x).is_integer() else str(x) for x in s.fillna(0).to_numpy()], dtype=object)
     else: t = s.astype(str).to_numpy(dtype=object)
     t[miss] = None
     return t
 
+# %% ../nbs/05_recommend.ipynb #d2506990
 def filter_mask(df:pd.DataFrame,  # the catalogue's rows
                 filters:dict|None # column -> value or list/set/tuple of values
                ) -> np.ndarray:
-    "Boolean mask of the rows that pass every filter (equality, or membership for a collection of values); missing values never match."
+    "Mask of the rows that pass every filter (equality, or membership in a collection); missing values never match."
     mask = np.ones(len(df), bool)
     if filters is not None and not isinstance(filters, dict):
         raise ValueError(f"filters must be a dict column -> value(s), got {type(filters).__name__} {filters!r}")
@@ -85,31 +90,39 @@ def rerank(relevance:np.ndarray,  # relevance of each candidate, sorted or not (
         if dedup is not None: alive &= ~(s >= dedup)
     return chosen, scores
 
-# %% ../nbs/05_recommend.ipynb #227da00c
-def _dense(M): return np.asarray(M.toarray() if hasattr(M, "toarray") else M, np.float32)
+# %% ../nbs/05_recommend.ipynb #7297d727
+def _dense(M):
+    "`M` (a dense array or a sparse matrix) as a dense float32 array."
+    return np.asarray(M.toarray() if hasattr(M, "toarray") else M, np.float32)
 
+# %% ../nbs/05_recommend.ipynb #43a1c4b9
+def _dot(T, # rows: a dense array or a sparse matrix
+         q, # one query row: dense or sparse
+        ) -> np.ndarray:
+    "Cosines of the rows of T (dense or sparse) with one query row q (dense or sparse)."
+    if hasattr(q, "toarray"): q = q.toarray()
+    r = T @ np.asarray(q, dtype=np.float32).ravel()
+    return np.asarray(r, dtype=np.float32).ravel()
+
+# %% ../nbs/05_recommend.ipynb #98f88559
 def _quiet(f, *a):
     "Call f without the warnings about texts that share no word with the titles (handled here)."
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore"); return f(*a)
 
+# %% ../nbs/05_recommend.ipynb #d144f2cc
 def fit_title_encoder(titles:list # the catalogue's titles
                      ):
     "The title text encoder (vprec.encoders' `tfidf-title`) fitted on `titles` in memory."
-    from vprec.encoders import get_encoder
     return get_encoder("tfidf-title").fit(list(titles))
 
-def _dot(T, q):
-    "Cosines of the rows of T (dense or sparse) with one query row q (dense or sparse)."
-    if hasattr(q, "toarray"): q = q.toarray()
-    r = T @ np.asarray(q, dtype=np.float32).ravel()
-    return np.asarray(r, dtype=np.float32).ravel()
-
+# %% ../nbs/05_recommend.ipynb #efa78b03
 def _is_text(s:pd.Series) -> bool:
     "A column of text values (object or pandas' string dtype)."
     return s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
 
+# %% ../nbs/05_recommend.ipynb #a058766a
 def label_cooccurrence(df:pd.DataFrame, # the catalogue
                        label:str,       # the label column
                        names:list       # label values to compare
@@ -119,10 +132,11 @@ def label_cooccurrence(df:pd.DataFrame, # the catalogue
               "content_hash", "width", "height") and _is_text(df[c]) and 1 < df[c].nunique() <= 200]
     if not others: return np.eye(len(names), dtype=np.float32)
     prof = pd.get_dummies(df[others].astype(str)).groupby(_as_text(df[label])).mean()   # unlabelled rows take no part
-    P = unit_rows(prof.reindex([str(n) for n in names]).fillna(0).to_numpy(np.float32))
+    P = l2n(prof.reindex([str(n) for n in names]).fillna(0).to_numpy(np.float32))
     S = P @ P.T; np.fill_diagonal(S, 1.0)
     return S
 
+# %% ../nbs/05_recommend.ipynb #11a110d7
 def category_similarity(names:list,     # label values
                         text_encoder=None, # title text encoder (`encode_texts`); None: co-occurrence only
                         df:pd.DataFrame|None=None, # the catalogue, for the co-occurrence fallback
@@ -134,8 +148,8 @@ def category_similarity(names:list,     # label values
     if L == 0: return S, source
     if text_encoder is not None:
         E = _quiet(text_encoder.encode_texts, names)   # names it cannot read are handled below
-        E = E.toarray() if hasattr(E, "toarray") else np.asarray(E)
-        E = unit_rows(E); S = E @ E.T; source = f"title text encoder ({getattr(text_encoder, 'name', 'text')}) over category names"
+        E = l2n(_dense(E)); S = E @ E.T
+        source = f"title text encoder ({getattr(text_encoder, 'name', 'text')}) over category names"
         empty = np.linalg.norm(E, axis=1) == 0
         if empty.any() and df is not None:
             C = label_cooccurrence(df, label, names); S[empty] = C[empty]; S[:, empty] = C[:, empty]
@@ -144,10 +158,14 @@ def category_similarity(names:list,     # label values
     np.fill_diagonal(S, 1.0)
     return np.clip(S, -1, 1).astype(np.float32), source
 
-# %% ../nbs/05_recommend.ipynb #1d4e3e2d
-EXPLAIN = ["id", "rank", "score", "relevance", "image_sim", "text_sim", "category_soft", "category_match", "rank_before_rerank"]
-BYTES_COLS = ("thumbnail", "image_bytes")
+# %% ../nbs/05_recommend.ipynb #67b66513
+EXPLAIN = ["id", "rank", "score", "relevance", "image_sim", "text_sim", "category_soft", "category_match",
+           "rank_before_rerank"]   # the explanation columns of a result, in the order they are printed
 
+# %% ../nbs/05_recommend.ipynb #80a21ec3
+BYTES_COLS = ("thumbnail", "image_bytes")   # catalogue columns of bytes, never put in the `--json` object
+
+# %% ../nbs/05_recommend.ipynb #f81b580a
 def _py(v):
     "A JSON-able Python value from a numpy/pandas scalar (NaN -> None)."
     if isinstance(v, (bytes, bytearray)): return None
@@ -156,10 +174,11 @@ def _py(v):
     if v is pd.NA or v is pd.NaT: return None
     return v
 
+# %% ../nbs/05_recommend.ipynb #1d4e3e2d
 @dataclass
 class Recommendations:
     "Results of one `Recommender.recommend` call: `.query` (dict), `.results` (DataFrame), `.to_dict()`."
-    query: dict  # the query as asked and answered: kind, id/ids/text/image, k, mmr, dedup, weights, unavailable, notes, filters, index, ms...
+    query: dict  # the query as asked and answered: kind, id/ids/text/image, k, mmr, dedup, weights, notes, index, ms...
     results: pd.DataFrame  # one row per result: id, rank, score, explanation columns, then the catalogue's metadata
     def __len__(self): return len(self.results)
     @property
@@ -168,15 +187,19 @@ class Recommendations:
         "The `--json` object: {'query': {...}, 'results': [{id, rank, score, ..., metadata}]} without bytes."
         cols = [c for c in self.results.columns if c not in BYTES_COLS]
         res = [{c: _py(v) for c, v in zip(cols, row)} for row in self.results[cols].itertuples(index=False, name=None)]
-        return {"query": {k: _py(v) if not isinstance(v, (dict, list)) else v for k, v in self.query.items()}, "results": res}
+        return {"query": {k: _py(v) if not isinstance(v, (dict, list)) else v for k, v in self.query.items()},
+                "results": res}
     def table(self, label:str|None=None, # label column shown after the title; None: the query's label
              ) -> pd.DataFrame:
         "The explanation columns and the title/label, for printing."
         lab = label or self.query.get("label")
-        cols = [c for c in EXPLAIN if c in self.results] + [c for c in ("title", lab) if c and c in self.results and c not in EXPLAIN]
+        cols = ([c for c in EXPLAIN if c in self.results]
+                + [c for c in ("title", lab) if c and c in self.results and c not in EXPLAIN])
         return self.results[cols]
     def __str__(self):
-        q = {k: v for k, v in self.query.items() if k in ("kind", "id", "ids", "image", "text", "k", "mmr", "dedup", "filters", "weights", "unavailable", "index")}
+        shown = ("kind", "id", "ids", "image", "text", "k", "mmr", "dedup", "filters", "weights", "unavailable",
+                 "index")
+        q = {k: v for k, v in self.query.items() if k in shown}
         notes = "".join(f"\nnote: {n}" for n in self.query.get("notes") or [])
         if not len(self): return f"query {q}: no results{notes}"
         with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 40):
@@ -190,9 +213,9 @@ class Recommendations:
         return results_grid(self, ncols=ncols, query_thumbnail=query_thumbnail, title=title)
 
 # %% ../nbs/05_recommend.ipynb #3f0c7df7
-def _thumb(row):
+def result_thumbnail(row, # a result or catalogue row (a Series or dict): thumbnail, image_path, image_bytes
+                    ):
     "A PIL thumbnail of a result row: its JPEG thumbnail bytes, else its image (file or bytes), else None."
-    from vprec.catalogue import read_image
     for src in (row.get("thumbnail"), row.get("image_path"), row.get("image_bytes")):
         if isinstance(src, (bytes, bytearray)) and src or isinstance(src, str) and Path(src).is_file():
             try: im = read_image(src)
@@ -200,6 +223,16 @@ def _thumb(row):
             im.thumbnail((128, 128)); return im
     return None
 
+# %% ../nbs/05_recommend.ipynb #59f90e90
+def _describe(q):
+    "The default title of a results grid: what the query was, and its MMR λ and filters."
+    what = {"id": lambda: f"product {q.get('id')}", "ids": lambda: f"{len(q.get('ids') or [])} liked products",
+            "image": lambda: f"image {q.get('image')}", "text": lambda: f"text {q.get('text')!r}",
+            "vector": lambda: "a vector"}.get(q.get("kind"), lambda: "query")()
+    extra = ", ".join(f"{k}={q[k]}" for k in ("mmr", "filters") if q.get(k) is not None)
+    return f"Recommendations for {what}" + (f" ({extra})" if extra else "")
+
+# %% ../nbs/05_recommend.ipynb #8e3a0056
 def results_grid(recs:Recommendations, # results to draw
                  ncols:int=6,          # thumbnails per row
                  query_thumbnail=None, # a PIL image or thumbnail bytes of the query, drawn first
@@ -207,7 +240,6 @@ def results_grid(recs:Recommendations, # results to draw
                 ):
     "Matplotlib figure: the query and its results as thumbnails captioned with rank, id, label and score."
     import matplotlib.pyplot as plt
-    from vprec.catalogue import read_image
     rows = [r for _, r in recs.results.iterrows()]
     lab = recs.query.get("label")
     panels = []
@@ -218,7 +250,7 @@ def results_grid(recs:Recommendations, # results to draw
         lv = r.get(lab) if lab else ""
         lv = "(no label)" if lv is None or isinstance(lv, float) and np.isnan(lv) else str(lv)
         cap = f"#{int(r['rank'])} {r['id']}\n{lv[:18]}\nscore {r['score']:.3f}"
-        panels.append((_thumb(r), cap, "black"))
+        panels.append((result_thumbnail(r), cap, "black"))
     n = max(len(panels), 1); nr = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nr, ncols, figsize=(1.9 * ncols, 2.4 * nr), squeeze=False)
     for ax in axes.ravel(): ax.axis("off")
@@ -228,21 +260,18 @@ def results_grid(recs:Recommendations, # results to draw
     fig.suptitle(title or _describe(recs.query), fontsize=10); fig.tight_layout()
     return fig
 
-def _describe(q):
-    what = {"id": lambda: f"product {q.get('id')}", "ids": lambda: f"{len(q.get('ids') or [])} liked products",
-            "image": lambda: f"image {q.get('image')}", "text": lambda: f"text {q.get('text')!r}",
-            "vector": lambda: "a vector"}.get(q.get("kind"), lambda: "query")()
-    extra = ", ".join(f"{k}={q[k]}" for k in ("mmr", "filters") if q.get(k) is not None)
-    return f"Recommendations for {what}" + (f" ({extra})" if extra else "")
-
 # %% ../nbs/05_recommend.ipynb #184246bc
-DEFAULT_DEDUP = 0.985
-WEIGHT_KEYS = ("image", "text", "category", "match")
+DEFAULT_DEDUP = 0.985   # seed 000's near-duplicate cosine for CLIP, used when the encoder calibrated none
 
+# %% ../nbs/05_recommend.ipynb #3d8da201
+WEIGHT_KEYS = ("image", "text", "category", "match")   # the signals of the hybrid score (the CLI's `--weights` keys)
+
+# %% ../nbs/05_recommend.ipynb #2feab587
 class UnknownProduct(KeyError):
     "An id that is not in the catalogue (a KeyError whose message prints without quotes)."
     def __str__(self): return str(self.args[0]) if self.args else ""
 
+# %% ../nbs/05_recommend.ipynb #94935c5d
 def dedup_threshold(embeddings, # an `Embeddings` (anything with `.meta`/`.fingerprint` dicts)
                    ) -> float:
     "The encoder's calibrated near-duplicate threshold from the embeddings' fingerprint/meta, else 0.985 (seed 000)."
@@ -251,17 +280,26 @@ def dedup_threshold(embeddings, # an `Embeddings` (anything with `.meta`/`.finge
         if isinstance(v, (int, float)) and 0 < v <= 1: return float(v)
     return DEFAULT_DEDUP
 
-def _cat_df(catalogue) -> pd.DataFrame:
+# %% ../nbs/05_recommend.ipynb #a07b7cec
+def _cat_df(catalogue, # a `Catalogue` or its DataFrame
+            fix:str="re-run `vprec catalogue SOURCE --out DIR` to write one", # what to do when it has no id column
+           ) -> pd.DataFrame:
+    "The DataFrame of a catalogue, refused when it is none or has no `id` column."
     df = catalogue.df if hasattr(catalogue, "df") else catalogue
-    if not isinstance(df, pd.DataFrame): raise ValueError(f"catalogue must be a Catalogue or a DataFrame, got {type(catalogue).__name__}")
-    if "id" not in df: raise ValueError(f"the catalogue has no 'id' column (columns: {', '.join(map(str, df.columns))}); "
-                                        "re-run `vprec catalogue SOURCE --out DIR` to write one")
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"catalogue must be a Catalogue or a DataFrame, got {type(catalogue).__name__}")
+    if "id" not in df:
+        raise ValueError(f"the catalogue has no 'id' column (columns: {', '.join(map(str, df.columns))}); {fix}")
     return df
 
-def _is_number(v) -> bool: return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
+# %% ../nbs/05_recommend.ipynb #3878c776
+def _is_number(v) -> bool:
+    "A real number, not a bool."
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
 
+# %% ../nbs/05_recommend.ipynb #f83a2310
 def _options(k, mmr, dedup, default_dedup, pool):
-    "The checked k, MMR λ, near-duplicate threshold and candidate pool of one request: (k, λ or None, threshold or None, pool)."
+    "The checked k, MMR λ, near-duplicate threshold and candidate pool of one request (λ and threshold may be None)."
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     k = int(k)
@@ -281,37 +319,41 @@ def _options(k, mmr, dedup, default_dedup, pool):
 # %% ../nbs/05_recommend.ipynb #888d8d2f
 class Recommender:
     "Recommendations over one catalogue, its embeddings and an index; see `recommend`."
-    exact_limit = 50_000
+    exact_limit = 50_000   # at most this many eligible products are scored exactly for a filtered or hybrid query
 
     def __init__(self, catalogue,            # a `Catalogue` or a DataFrame with id, title, label columns, thumbnail
                  embeddings,                 # an `Embeddings` (X, ids, encoder, fingerprint, meta)
                  index:VectorIndex|None=None,# a `VectorIndex` over the same vectors (default: exact NumPy search)
-                 encoder=None,               # the image encoder, for image and text queries (or a callable returning it)
+                 encoder=None,               # the image encoder for image and text queries (or a callable returning it)
                  text_embeddings=None,       # title text embeddings (X, ids) (default: computed from the titles)
                  text_encoder=None,          # the title text encoder (`encode_texts`)
                  label:str|None=None,        # column behind the category signal (default: the catalogue's label)
-                 dedup:float|None=None):     # default near-duplicate threshold (default: the encoder's, else 0.985)
-        df = _cat_df(catalogue)
+                 dedup:float|None=None,      # default near-duplicate threshold (default: the encoder's, else 0.985)
+                 run=None,                   # the run folder it was read from (path or `RunFolder`), named in messages
+                ):
+        self.run = None if run is None else RunFolder.of(run)
         self.catalogue, self.embeddings = catalogue, embeddings
+        df = _cat_df(catalogue, self._mend("catalogue") + " to write one")
         self.ids = [str(i) for i in embeddings.ids]
         by_id = df.assign(id=df["id"].astype(str)).drop_duplicates("id").set_index("id", drop=False)
         missing = [i for i in self.ids if i not in by_id.index]
         if missing: raise ValueError(f"{len(missing)} embedded products are not in the catalogue (e.g. {missing[0]}); "
-                                     "the embeddings are stale: re-run `vprec embed DIR`")
+                                     f"the embeddings are stale: {self._mend('embed')}")
         self.df = by_id.loc[self.ids].reset_index(drop=True)
         self.pos = {i: r for r, i in enumerate(self.ids)}
         self.X = np.ascontiguousarray(embeddings.X, dtype=np.float32)
         if index is None: index = VectorIndex.build(self.X, self.ids, "exact")
         if index.ntotal != len(self.ids) or index.dim != self.X.shape[1]:
             raise ValueError(f"the index holds {index.ntotal} vectors of dimension {index.dim} but the embeddings "
-                             f"{len(self.ids)} of dimension {self.X.shape[1]}; rebuild it with `vprec index DIR`")
+                             f"{len(self.ids)} of dimension {self.X.shape[1]}; {self._mend('index')}")
         self.index = index
         self._index_rows = None if index.ids == self.ids else np.array([self.pos[i] for i in index.ids])
         self._encoder = encoder
         self._text_emb, self._text_encoder, self._T, self._text_problem = text_embeddings, text_encoder, None, None
         self.meta_cols = [c for c in self.df.columns if c != "id"]
         if label is not None and label not in self.df:
-            raise ValueError(f"label column {label!r} is not in the catalogue; columns: {', '.join(map(str, self.meta_cols))}")
+            raise ValueError(f"label column {label!r} is not in the catalogue; columns: "
+                             f"{', '.join(map(str, self.meta_cols))}")
         meta = getattr(catalogue, "meta", None) or {}
         default = meta.get("label") or ("articleType" if "articleType" in df else None)
         self.label = label or (default if default in self.df else None)   # no label column: no category signal
@@ -322,65 +364,88 @@ class Recommender:
         return (f"Recommender({len(self.ids)} products, encoder={getattr(self.embeddings, 'encoder', None)}, "
                 f"index={self.index.kind}, label={self.label}, dedup={self.dedup})")
 
-    @property
-    def encoder(self):
-        "The image encoder (loaded on first use)."
-        if callable(self._encoder) and not hasattr(self._encoder, "encode_images"): self._encoder = self._encoder()
-        return self._encoder
+# %% ../nbs/05_recommend.ipynb #a5ed5b90
+@patch
+def _mend(self:Recommender, stage:str, # catalogue, embed or index
+         ) -> str:
+    "The command that writes a stage's files of this recommender's run again (`DIR` when it was read from none)."
+    if self.run is not None:
+        return self.run.mend(stage, None if stage == "catalogue" else getattr(self.embeddings, "encoder", None))
+    return "re-run `vprec catalogue SOURCE --out DIR`" if stage == "catalogue" else f"re-run `vprec {stage} DIR`"
 
-    @property
-    def text_encoder(self):
-        "The title text encoder (fitted on the catalogue's titles in memory when none was given)."
-        if self._text_encoder is None: self._text_encoder = fit_title_encoder(self._titles())
-        elif callable(self._text_encoder) and not hasattr(self._text_encoder, "encode_texts"): self._text_encoder = self._text_encoder()
-        return self._text_encoder
+# %% ../nbs/05_recommend.ipynb #ec9fdf7e
+@patch
+def _labels(self:Recommender, label:str) -> tuple:
+    "(label of each row as text, None where missing; missing mask) of a label column, cached."
+    if label not in self._labs:
+        v = _as_text(self.df[label]); self._labs[label] = (v, np.array([x is None for x in v], bool))
+    return self._labs[label]
 
-    @property
-    def text_problem(self) -> str|None:
-        "Why this catalogue has no title-text signal (no titles, say), or None when it has one."
-        if self._text_problem is None:
-            if self._text_emb is not None: self._text_problem = ""   # the run's title embeddings
-            elif self._text_encoder is None and sum(bool(t.strip()) for t in self._titles()) < 2:
-                self._text_problem = "the catalogue has no titles, so there is no title-text signal"
-            else:
-                try: self.text_encoder; self._text_problem = ""   # fits the title encoder when none was given
-                except ValueError as e: self._text_problem = f"the title-text signal is unavailable ({e})"
-        return self._text_problem or None
+# %% ../nbs/05_recommend.ipynb #b31dcb24
+@patch
+def _titles(self:Recommender, rows=None) -> list:
+    "The titles of the rows (all by default), '' where a product has none."
+    t = self.df["title"] if "title" in self.df else pd.Series([""] * len(self.ids))
+    t = t.fillna("").astype(str)
+    return list(t if rows is None else t.iloc[rows])
 
-    def _labels(self, label:str) -> tuple:
-        "(label of each row as text, None where missing; missing mask) of a label column, cached."
-        if label not in self._labs:
-            v = _as_text(self.df[label]); self._labs[label] = (v, np.array([x is None for x in v], bool))
-        return self._labs[label]
+# %% ../nbs/05_recommend.ipynb #0aee0c7a
+@patch(as_prop=True)
+def encoder(self:Recommender):
+    "The image encoder (loaded on first use)."
+    if callable(self._encoder) and not hasattr(self._encoder, "encode_images"): self._encoder = self._encoder()
+    return self._encoder
 
-    def _titles(self, rows=None) -> list:
-        t = self.df["title"] if "title" in self.df else pd.Series([""] * len(self.ids))
-        t = t.fillna("").astype(str)
-        return list(t if rows is None else t.iloc[rows])
+# %% ../nbs/05_recommend.ipynb #50b55b91
+@patch(as_prop=True)
+def text_encoder(self:Recommender):
+    "The title text encoder (fitted on the catalogue's titles in memory when none was given)."
+    if self._text_encoder is None: self._text_encoder = fit_title_encoder(self._titles())
+    elif callable(self._text_encoder) and not hasattr(self._text_encoder, "encode_texts"):
+        self._text_encoder = self._text_encoder()
+    return self._text_encoder
 
-    @property
-    def T(self):
-        "Title text embeddings in catalogue order (rows the given text embeddings lack are embedded from their titles)."
-        if self._T is None:
-            if self._text_emb is not None:
-                tp = {str(i): r for r, i in enumerate(self._text_emb.ids)}
-                rows = np.array([tp.get(i, -1) for i in self.ids])
-                T = np.asarray(self._text_emb.X, np.float32)[np.maximum(rows, 0)]
-                if (rows < 0).any():
-                    miss = np.flatnonzero(rows < 0)
-                    T[miss] = _dense(_quiet(self.text_encoder.encode_texts, self._titles(miss)))
-                self._T = T
-            else: self._T = _quiet(self.text_encoder.encode_texts, self._titles())
-        return self._T
+# %% ../nbs/05_recommend.ipynb #f740c906
+@patch(as_prop=True)
+def text_problem(self:Recommender) -> str|None:
+    "Why this catalogue has no title-text signal (no titles, say), or None when it has one."
+    if self._text_problem is None:
+        if self._text_emb is not None: self._text_problem = ""   # the run's title embeddings
+        elif self._text_encoder is None and sum(bool(t.strip()) for t in self._titles()) < 2:
+            self._text_problem = "the catalogue has no titles, so there is no title-text signal"
+        else:
+            try: self.text_encoder; self._text_problem = ""   # fits the title encoder when none was given
+            except ValueError as e: self._text_problem = f"the title-text signal is unavailable ({e})"
+    return self._text_problem or None
 
-# %% ../nbs/05_recommend.ipynb #a96a84ae
+# %% ../nbs/05_recommend.ipynb #6fd755bc
+@patch(as_prop=True)
+def T(self:Recommender):
+    "Title text embeddings in catalogue order (rows the given text embeddings lack are embedded from their titles)."
+    if self._T is None:
+        if self._text_emb is not None:
+            tp = {str(i): r for r, i in enumerate(self._text_emb.ids)}
+            rows = np.array([tp.get(i, -1) for i in self.ids])
+            T = np.asarray(self._text_emb.X, np.float32)[np.maximum(rows, 0)]
+            if (rows < 0).any():
+                miss = np.flatnonzero(rows < 0)
+                T[miss] = _dense(_quiet(self.text_encoder.encode_texts, self._titles(miss)))
+            self._T = T
+        else: self._T = _quiet(self.text_encoder.encode_texts, self._titles())
+    return self._T
+
+# %% ../nbs/05_recommend.ipynb #e4fbd110
+@patch
 def _check_id(self:Recommender, pid) -> int:
+    "The row of product `pid`; `UnknownProduct` naming the id and how to add it otherwise."
     pid = str(pid)
     if pid not in self.pos:
-        raise UnknownProduct(f"unknown product id {pid!r}: it is not among the {len(self.ids)} embedded products of this "
-                             "catalogue (check the id, or add the product with `vprec add DIR SOURCE`)")
+        raise UnknownProduct(f"unknown product id {pid!r}: it is not among the {len(self.ids)} embedded products of "
+                             f"this catalogue (check the id, or add the product with `vprec add {self.run or 'DIR'} "
+                             "SOURCE`)")
     return self.pos[pid]
 
+# %% ../nbs/05_recommend.ipynb #a74a57d5
 def _weighted_label(labels, w):
     "The label with the largest total weight (products without a label take no part), or None."
     c = Counter()
@@ -388,33 +453,48 @@ def _weighted_label(labels, w):
         if l is not None: c[l] += x
     return max(c.items(), key=lambda t: t[1])[0] if c else None
 
-def _query(self:Recommender, id=None, ids=None, image=None, text=None, vector=None, label=None) -> dict:
+# %% ../nbs/05_recommend.ipynb #a96a84ae
+@patch
+def query(self:Recommender, id=None, # a product id: its stored vector
+          ids=None, # liked ids (list) or {id: weight}: the weighted mean of their vectors
+          image=None, # an image file path or its bytes, encoded by the run's image encoder
+          text=None, # a text: CLIP's text tower if the encoder has one, else the title text encoder
+          vector=None, # a raw query vector in the embeddings' space
+          label=None, # the label column of the query's category
+         ) -> dict:
     "The query vectors and context of one request (exactly one of id, ids, image, text, vector)."
     given = {n: v for n, v in dict(id=id, ids=ids, image=image, text=text, vector=vector).items() if v is not None}
     if len(given) != 1:
         raise ValueError(f"give exactly one query of id, ids, image, text or vector (got {', '.join(given) or 'none'})")
-    kind = next(iter(given)); q = dict(kind=kind, img=None, txt=None, qlabel=None, exclude=[], dup_rows=[], info={}, notes=[])
+    kind = next(iter(given))
+    q = dict(kind=kind, img=None, txt=None, qlabel=None, exclude=[], dup_rows=[], info={}, notes=[])
     lab = self._labels(label)[0] if label else None
     if kind == "id":
-        r = self._check_id(id); q.update(img=self.X[r], txt=None if self.text_problem else self.T[r], exclude=[str(id)], dup_rows=[r])
+        r = self._check_id(id)
+        q.update(img=self.X[r], txt=None if self.text_problem else self.T[r], exclude=[str(id)], dup_rows=[r])
         q["qlabel"] = lab[r] if lab is not None else None; q["info"] = {"id": str(id)}
-        if lab is not None and q["qlabel"] is None: q["notes"].append(f"product {id} has no {label}: no category signal for this query")
+        if lab is not None and q["qlabel"] is None:
+            q["notes"].append(f"product {id} has no {label}: no category signal for this query")
     elif kind == "ids":
         if isinstance(ids, dict): pairs = [(str(k), v) for k, v in ids.items()]
-        elif isinstance(ids, (str, bytes)): raise ValueError("ids must be a list of product ids or a dict id -> weight, not one string")
+        elif isinstance(ids, (str, bytes)):
+            raise ValueError("ids must be a list of product ids or a dict id -> weight, not one string")
         else: pairs = [(str(k), 1.0) for k in ids]
         if not pairs: raise ValueError("ids is empty: give at least one liked product id")
         rows = [self._check_id(p) for p, _ in pairs]
         bad = [(p, x) for p, x in pairs if not _is_number(x) or not np.isfinite(x) or x < 0]
         if bad: raise ValueError(f"ids weights must be >= 0 and finite: product {bad[0][0]} has weight {bad[0][1]!r}")
         w = np.array([float(x) for _, x in pairs], np.float32)
-        if not np.isfinite(w.sum()): raise ValueError(f"ids weights are too large for float32 (sum {float(np.sum([float(x) for _, x in pairs]))}); scale them down")
+        if not np.isfinite(w.sum()):
+            total = float(np.sum([float(x) for _, x in pairs]))
+            raise ValueError(f"ids weights are too large for float32 (sum {total}); scale them down")
         if w.sum() <= 0: raise ValueError(f"ids weights must be >= 0 and not all 0, got {w.tolist()}")
         w = w / w.sum()
-        q["img"] = unit_rows((w[:, None] * self.X[rows]).sum(0))[0]
+        q["img"] = l2n((w[:, None] * self.X[rows]).sum(0))
         if not self.text_problem:
-            T = self.T; Tr = T[rows]
-            q["txt"] = unit_rows(np.asarray(Tr.multiply(w[:, None]).sum(0) if hasattr(Tr, "multiply") else (w[:, None] * Tr).sum(0)).ravel())[0]
+            Tr = self.T[rows]
+            mean = Tr.multiply(w[:, None]).sum(0) if hasattr(Tr, "multiply") else (w[:, None] * Tr).sum(0)
+            q["txt"] = l2n(np.asarray(mean).ravel())
         q.update(exclude=[p for p, _ in pairs], dup_rows=rows)
         q["qlabel"] = _weighted_label(lab[rows], w) if lab is not None else None
         if lab is not None and q["qlabel"] is None:
@@ -426,50 +506,55 @@ def _query(self:Recommender, id=None, ids=None, image=None, text=None, vector=No
         if getattr(enc, "modality", "image") != "image":
             raise ValueError(f"the embeddings of this run are {getattr(enc, 'modality', '?')} embeddings ({enc.name}); "
                              "image queries need an image encoder: pass --encoder with image embeddings")
-        name = str(image) if isinstance(image, (str, Path)) else f"<{len(image)} bytes>" if isinstance(image, (bytes, bytearray)) else type(image).__name__
+        name = (str(image) if isinstance(image, (str, Path)) else f"<{len(image)} bytes>"
+                if isinstance(image, (bytes, bytearray)) else type(image).__name__)
         if isinstance(image, (str, Path)) and not Path(image).exists():
             raise ValueError(f"image {name} does not exist; give the path of an image file")
         try: v = np.asarray(enc.encode_images([image]), np.float32)
-        except Exception as e: raise ValueError(f"image {name} is not a readable image ({getattr(e, 'problem', e)}); give a JPEG/PNG/WebP file") from None
-        q["img"] = unit_rows(v)[0]; q["info"] = {"image": name}
+        except Exception as e:
+            raise ValueError(f"image {name} is not a readable image ({getattr(e, 'problem', e)}); "
+                             "give a JPEG/PNG/WebP file") from None
+        q["img"] = l2n(v)[0]; q["info"] = {"image": name}
     elif kind == "text":
-        if not isinstance(text, str): raise ValueError(f"text must be a string of words, got {type(text).__name__} {text!r}")
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a string of words, got {type(text).__name__} {text!r}")
         if not text.strip():
             raise ValueError("the text query is empty; give a few words, e.g. --text 'red running shoes'")
         text = text.strip(); q["info"] = {"text": text}
         enc = self.encoder if (self._encoder is not None) else None
         if enc is not None and getattr(enc, "supports_text", False) and getattr(enc, "modality", "image") == "image":
-            q["img"] = unit_rows(np.asarray(enc.encode_texts([text]), np.float32))[0]
+            q["img"] = l2n(np.asarray(enc.encode_texts([text]), np.float32))[0]
         if self.text_problem:
             if q["img"] is None:
                 raise ValueError(f"text queries need titles or an encoder with a text tower: {self.text_problem}, and "
-                                 f"encoder {getattr(self.embeddings, 'encoder', '?')} has no text tower; query by id or image, "
-                                 "or embed with CLIP (`vprec embed DIR --encoder clip`)")
+                                 f"encoder {getattr(self.embeddings, 'encoder', '?')} has no text tower; query by id "
+                                 f"or image, or embed with CLIP (`vprec embed {self.run or 'DIR'} --encoder clip`)")
         else:
-            t = self.text_encoder.encode_texts([text])
-            t = t.toarray() if hasattr(t, "toarray") else np.asarray(t, np.float32)
+            t = _dense(self.text_encoder.encode_texts([text]))
             if np.linalg.norm(t) == 0:
                 if q["img"] is None:
-                    raise ValueError(f"none of the words of {text!r} occur in the catalogue's titles and this encoder has no "
-                                     "text tower; try other words (the titles' vocabulary) or CLIP weights")
+                    raise ValueError(f"none of the words of {text!r} occur in the catalogue's titles and this encoder "
+                                     "has no text tower; try other words (the titles' vocabulary) or CLIP weights")
                 q["txt"] = None
-            else: q["txt"] = unit_rows(t)[0]
+            else: q["txt"] = l2n(t)[0]
     else:
+        n = self.X.shape[1]
         try: v = np.asarray(vector, np.float64)
-        except (TypeError, ValueError): raise ValueError(f"vector must be one vector of {self.X.shape[1]} numbers") from None
-        if v.dtype.kind not in "fiu": raise ValueError(f"vector must be one vector of {self.X.shape[1]} numbers, got {v.dtype} values")
+        except (TypeError, ValueError): raise ValueError(f"vector must be one vector of {n} numbers") from None
+        if v.dtype.kind not in "fiu":
+            raise ValueError(f"vector must be one vector of {n} numbers, got {v.dtype} values")
         if v.ndim != 1 and not (v.ndim == 2 and v.shape[0] == 1):
-            raise ValueError(f"vector must be one vector of {self.X.shape[1]} numbers, got an array of shape {v.shape}")
+            raise ValueError(f"vector must be one vector of {n} numbers, got an array of shape {v.shape}")
         v = v.ravel()
-        if v.shape[0] != self.X.shape[1]: raise ValueError(f"vector has {v.shape[0]} dimensions, the embeddings have {self.X.shape[1]}")
-        if not np.isfinite(v).all() or not np.abs(v).max() > 0: raise ValueError("vector must be finite and not all zeros")
+        if v.shape[0] != n: raise ValueError(f"vector has {v.shape[0]} dimensions, the embeddings have {n}")
+        if not np.isfinite(v).all() or not np.abs(v).max() > 0:
+            raise ValueError("vector must be finite and not all zeros")
         v32 = v.astype(np.float32); n32 = np.linalg.norm(v32)
-        if not (np.isfinite(n32) and n32 > 0) or not np.isfinite(v32).all(): v32 = (v / np.abs(v).max()).astype(np.float32)  # huge or tiny: rescale first
-        q["img"] = unit_rows(v32)[0]; q["info"] = {"vector_dim": int(v.shape[0])}
+        if not (np.isfinite(n32) and n32 > 0) or not np.isfinite(v32).all():   # huge or tiny: rescale first
+            v32 = (v / np.abs(v).max()).astype(np.float32)
+        q["img"] = l2n(v32); q["info"] = {"vector_dim": int(v.shape[0])}
     if kind in ("id", "ids", "text") and self.text_problem: q["notes"].append(self.text_problem)
     return q
-
-Recommender._check_id, Recommender._query = _check_id, _query
 
 # %% ../nbs/05_recommend.ipynb #93fc8c90
 def _weights(weights, q):
@@ -479,12 +564,14 @@ def _weights(weights, q):
         if q["img"] is None: w.update(image=0.0, text=1.0)   # text query without a text tower: title text only
     else:
         if not isinstance(weights, dict):
-            raise ValueError(f"weights must be a dict signal -> number, e.g. {{'image': 0.7, 'text': 0.3}}, got {weights!r}")
+            raise ValueError(f"weights must be a dict signal -> number, e.g. {{'image': 0.7, 'text': 0.3}}, "
+                             f"got {weights!r}")
         bad = [k for k in weights if k not in WEIGHT_KEYS]
         if bad: raise ValueError(f"unknown weight(s) {', '.join(map(str, bad))}; use image, text, category (and match)")
         for k, v in weights.items():
             if not _is_number(v) or not np.isfinite(v) or v < 0:
-                raise ValueError(f"weights: {k}={v!r} is not a finite number >= 0 (example: weights image=0.7,text=0.3)")
+                raise ValueError(f"weights: {k}={v!r} is not a finite number >= 0 "
+                                 "(example: weights image=0.7,text=0.3)")
         w = {k: float(weights.get(k, 0.0)) for k in WEIGHT_KEYS}
     have = {"image": q["img"] is not None, "text": q["txt"] is not None,
             "category": q["qlabel"] is not None, "match": q["qlabel"] is not None}
@@ -496,8 +583,10 @@ def _weights(weights, q):
                          f"{', '.join(k for k in have if have[k]) or 'nothing'}){why}; give a weight to one of those")
     return eff, unavailable
 
-def _catsim_for(self, label, qlabel, rows):
-    "category_soft of catalogue rows against the query label (NaN for rows without a label), through the cached label-name similarity matrix."
+# %% ../nbs/05_recommend.ipynb #50b64697
+@patch
+def _catsim_for(self:Recommender, label, qlabel, rows):
+    "category_soft of rows against the query label (NaN for rows without a label), from the cached name similarities."
     if label not in self._catsim:
         vals, miss = self._labels(label)
         names = sorted({v for v in vals[~miss]})
@@ -510,10 +599,9 @@ def _catsim_for(self, label, qlabel, rows):
     if qi is not None: out[ok] = S[qi, c[ok]]
     return out, src
 
-Recommender._catsim_for = _catsim_for
-
 # %% ../nbs/05_recommend.ipynb #e0c8b473
-def _candidates(self, q, mask, k, pool, exact):
+@patch
+def _candidates(self:Recommender, q, mask, k, pool, exact):
     "Row numbers of candidate products: index neighbours of the image query, or every eligible row."
     n_ok = int(mask.sum())
     if exact or q["img"] is None or n_ok <= pool:
@@ -528,6 +616,8 @@ def _candidates(self, q, mask, k, pool, exact):
         if len(rows) >= pool or kk >= len(self.ids): return rows
         want *= 4
 
+# %% ../nbs/05_recommend.ipynb #d93df8bc
+@patch
 def recommend(self:Recommender,
               id=None,                   # a product id: its stored vector is the query; it never comes back
               ids=None,                  # liked ids (list) or {id: weight}: the weighted mean of their vectors
@@ -541,7 +631,7 @@ def recommend(self:Recommender,
               label:str|None=None,       # column behind the category signals (default: the catalogue's label)
               filters:dict|None=None,    # column -> value or list of values
               exclude=None,              # ids never to return (one id, or a list/set of ids)
-              pool:int|None=None         # candidate pool size, an integer >= k (default 10·k, ≥100, with MMR; 5·k, ≥50 without)
+              pool:int|None=None         # candidate pool size, an integer >= k (default 10·k, ≥100 with MMR; 5·k, ≥50)
              ) -> Recommendations:
     "Recommend `k` products for one query, de-duplicated, optionally diversified and hybrid-scored, explained."
     t0 = time.perf_counter()
@@ -549,7 +639,7 @@ def recommend(self:Recommender,
     label = label or self.label
     if label is not None and label not in self.df:
         raise ValueError(f"label column {label!r} is not in the catalogue; columns: {', '.join(self.meta_cols)}")
-    q = self._query(id=id, ids=ids, image=image, text=text, vector=vector, label=label)
+    q = self.query(id=id, ids=ids, image=image, text=text, vector=vector, label=label)
     w, unavailable = _weights(weights, q)
     mask = filter_mask(self.df, filters)
     if exclude is None: exclude = []
@@ -599,14 +689,13 @@ def recommend(self:Recommender,
     meta = self.df.iloc[final][self.meta_cols].reset_index(drop=True)
     res = pd.concat([res, meta], axis=1)
     query = dict(kind=q["kind"], **q["info"], k=int(k), mmr=None if mmr is None else float(mmr), dedup=thr,
-                 weights={c: v for c, v in w.items() if v > 0}, unavailable=unavailable or None, notes=q["notes"] or None, label=label,
-                 query_label=None if q["qlabel"] is None else str(q["qlabel"]), filters=filters, exclude=len(excl),
-                 encoder=getattr(self.embeddings, "encoder", None), index=self.index.kind if not exact else "exact (scored all eligible)",
-                 category_soft_source=cat_src[0] if cat_src else None, n_candidates=int(len(rows)), n_eligible=int(mask.sum()),
-                 ms=round((time.perf_counter() - t0) * 1000, 3))
+                 weights={c: v for c, v in w.items() if v > 0}, unavailable=unavailable or None,
+                 notes=q["notes"] or None, label=label, query_label=None if q["qlabel"] is None else str(q["qlabel"]),
+                 filters=filters, exclude=len(excl), encoder=getattr(self.embeddings, "encoder", None),
+                 index=self.index.kind if not exact else "exact (scored all eligible)",
+                 category_soft_source=cat_src[0] if cat_src else None, n_candidates=int(len(rows)),
+                 n_eligible=int(mask.sum()), ms=round((time.perf_counter() - t0) * 1000, 3))
     return Recommendations(query, res)
-
-Recommender._candidates, Recommender.recommend = _candidates, recommend
 
 # %% ../nbs/05_recommend.ipynb #af9df75c
 class Session:
@@ -618,10 +707,11 @@ class Session:
                  filters:dict|None=None, # restrict the session to matching products
                  mmr:float|None=None,  # MMR λ for the similar part (None: plain ranking)
                  dedup:float|bool|None=None): # near-duplicate threshold of the similar part (None: the recommender's)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0: raise ValueError(f"n must be a positive integer, got {n!r}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
         if isinstance(n_exploit, bool) or not isinstance(n_exploit, (int, np.integer)) or not 0 <= n_exploit <= n:
             raise ValueError(f"n_exploit must be an integer in 0..n={n}, got {n_exploit!r}")
-        _options(max(int(n_exploit), 1), mmr, dedup, recommender.dedup, None)   # refuse a bad mmr or dedup now, not at the first like
+        _options(max(int(n_exploit), 1), mmr, dedup, recommender.dedup, None)   # a bad mmr or dedup: refused now
         self.rec, self.n, self.n_exploit, self.seed = recommender, int(n), int(n_exploit), seed
         self.filters, self.mmr, self.dedup = filters, mmr, dedup
         self.pool = np.array(recommender.ids, dtype=object)[filter_mask(recommender.df, filters)]
@@ -667,7 +757,8 @@ class Session:
         pid = str(id)
         if pid not in self.shown:
             self.rec._check_id(pid)
-            raise ValueError(f"product {pid} has not been shown in this session; like one of the gallery: {', '.join(self._gallery)}")
+            raise ValueError(f"product {pid} has not been shown in this session; like one of the gallery: "
+                             f"{', '.join(self._gallery)}")
         if pid not in self.liked: self.liked.append(pid)
         return self._next()
 
@@ -683,16 +774,16 @@ def from_run(cls:Recommender, run, # a run folder (path or `RunFolder`) with a c
              label:str|None=None,      # column behind the category signal (default: the catalogue's label)
              dedup:float|None=None     # default near-duplicate threshold (default: the encoder's calibrated one)
             ) -> Recommender:
-    "A recommender over the catalogue, embeddings and index of a run folder, read in one state and checked to belong together."
-    from vprec.catalogue import Catalogue
-    from vprec.embed import embeddings_slug, load_encoder
+    "A recommender over the catalogue, embeddings and index of a run folder, read in one state and checked."
     rf = RunFolder.of(run); slug = embeddings_slug(rf, encoder)
     with rf.reading():                      # the index file comes from the same state as the rest
         p = rf.aligned(slug, kind)
-        index = VectorIndex.load(rf.index_prefix(slug, p.index["kind"])) if p.index else None
+        k = p.index["kind"] if p.index else None
+        index = VectorIndex.load(rf.index_prefix(slug, k), rf.mend("index", slug, k)) if k else None
     text_emb = p.embeddings if slug == "tfidf-title" else p.text
     text_enc = (lambda: load_encoder(rf, "tfidf-title")) if text_emb is not None else None
-    rec = cls(Catalogue(p.catalogue, p.validation, p.meta), p.embeddings, index=index, encoder=lambda: load_encoder(rf, slug),
-              text_embeddings=text_emb, text_encoder=text_enc, label=label, dedup=dedup)
-    rec.run, rec.generation = rf, p.generation
+    rec = cls(Catalogue(p.catalogue, p.validation, p.meta), p.embeddings, index=index,
+              encoder=lambda: load_encoder(rf, slug), text_embeddings=text_emb, text_encoder=text_enc, label=label,
+              dedup=dedup, run=rf)
+    rec.generation = p.generation
     return rec
