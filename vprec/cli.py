@@ -8,6 +8,7 @@ Docs: https://vprec.github.io/vprec/cli.html.md"""
 from __future__ import annotations
 import argparse, json, math, sys, warnings
 from pathlib import Path
+from .runfolder import RunFolder
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_value', 'parse_weights', 'parse_filters', 'parse_ids', 'build_parser', 'cmd_catalogue', 'cmd_embed',
@@ -30,15 +31,16 @@ def parse_value(s: str  # a value as typed on the command line
 
 # %% ../nbs/09_cli.ipynb #3aa72efd
 def _finite(val, what, example):
-    "`val` as a finite float; ValueError saying `what` (the argument and the item) is not a number, or not a finite one."
+    "`val` as a finite float; ValueError saying `what` (the argument and the item) is not a (finite) number."
     try: x = float(val)
     except ValueError: raise ValueError(f"{what} {val.strip()!r} is not a number; give e.g. {example}") from None
     if not math.isfinite(x): raise ValueError(f"{what} {val.strip()!r} is not a finite number; give e.g. {example}")
     return x
 
+# %% ../nbs/09_cli.ipynb #afc40664
 def parse_weights(s: str  # e.g. "image=0.7,text=0.3,category=0"
                  ) -> dict:
-    "Parse hybrid score weights: finite numbers for the names `vprec.recommend.WEIGHT_KEYS` (image, text, category, match)."
+    "Parse hybrid score weights: finite numbers for the names in `vprec.recommend.WEIGHT_KEYS` (image, text, ...)."
     from vprec.recommend import WEIGHT_KEYS  # the recommender's own list: the two cannot disagree
     names, example = ", ".join(WEIGHT_KEYS), "(example: --weights image=0.7,text=0.3,category=0)"
     out = {}
@@ -61,7 +63,8 @@ def parse_filters(items: list[str]|None  # each "COL=V1,V2" (one value: equality
         col, sep, vals = item.partition("=")
         values = [v.strip() for v in vals.split(",") if v.strip()]
         if not sep or not col.strip() or not values:
-            raise ValueError(f"--filter {item!r}: expected COL=VALUE or COL=V1,V2 (example: --filter gender=Men,Unisex)")
+            raise ValueError(f"--filter {item!r}: expected COL=VALUE or COL=V1,V2 "
+                             "(example: --filter gender=Men,Unisex)")
         out[col.strip()] = values[0] if len(values) == 1 else values
     return out
 
@@ -75,8 +78,9 @@ def parse_ids(s: str  # e.g. "10005,10042" or "10005:2,10042:1"
     out = {}
     for p in parts:
         pid, _, w = p.partition(":")
-        if not pid.strip(): raise ValueError(f"--ids: {p!r} has no product id before the ':' (example: --ids 10005:2,10042:1)")
-        out[pid.strip()] = _finite(w, f"--ids: the weight of product {pid.strip()},", f"{pid.strip()}:2") if w.strip() else 1.0
+        pid = pid.strip()
+        if not pid: raise ValueError(f"--ids: {p!r} has no product id before the ':' (example: --ids 10005:2,10042:1)")
+        out[pid] = _finite(w, f"--ids: the weight of product {pid},", f"{pid}:2") if w.strip() else 1.0
     return out
 
 # %% ../nbs/09_cli.ipynb #31965bd8
@@ -87,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     c = sub.add_parser("catalogue", help="load, validate and optionally sample a catalogue into a run folder")
-    c.add_argument("source", help="HF dataset id or dir, folder of images, CSV/parquet with image paths, or a run folder")
+    c.add_argument("source",
+                   help="HF dataset id or dir, folder of images, CSV/parquet with image paths, or a run folder")
     c.add_argument("--out", required=True, help="run folder to write catalogue.parquet and validation.csv into")
     c.add_argument("--sample-size", type=int, default=None, help="draw a balanced sample of about N products")
     c.add_argument("--seed", type=int, default=0)
@@ -96,12 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--per-label", type=int, default=None, help="cap each label at this many products")
     c.add_argument("--metadata", default=None, help="the metadata file to use when SOURCE holds several")
     c.add_argument("--merge-label-variants", action="store_true",
-                   help="merge labels that differ only by case, spacing or punctuation (T-shirts, tshirts) into the most "
-                        "common spelling; without it they are kept apart and reported in validation.csv")
+                   help="merge labels that differ only by case, spacing or punctuation (T-shirts, tshirts) into "
+                        "the most common spelling; without it they are kept apart and reported in validation.csv")
 
     e = sub.add_parser("embed", help="embed every product of DIR/catalogue.parquet")
     e.add_argument("dir")
-    e.add_argument("--encoder", default="auto", help="auto, weightfree, pixels, tfidf-title, clip[:MODEL:PRETRAINED], timm:NAME")
+    e.add_argument("--encoder", default="auto",
+                   help="auto, weightfree, pixels, tfidf-title, clip[:MODEL:PRETRAINED], timm:NAME")
     e.add_argument("--batch-size", type=int, default=None)
     e.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
 
@@ -144,14 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", default=None, help="run folder (default: runs/<source>-<encoder>-n<size>-s<seed>)")
     n.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     n.add_argument("--nbs", default=None, help="the folder of stage notebooks (default: the project's nbs/)")
-    n.add_argument("--stages", nargs="+", default=None, help="run only these stage notebooks, e.g. 00_catalogue 06_evaluate")
-    n.add_argument("--tests", action="store_true", help="also run each chapter's tests on its toy fixtures (nbdev-test runs them)")
-    n.add_argument("--workers", type=int, default=None, help="stages at a time, each once its inputs exist (default: cores + 1, at most 3)")
+    n.add_argument("--stages", nargs="+", default=None,
+                   help="run only these stage notebooks, e.g. 00_catalogue 06_evaluate")
+    n.add_argument("--tests", action="store_true",
+                   help="also run each chapter's tests on its toy fixtures (nbdev-test runs them)")
+    n.add_argument("--workers", type=int, default=None,
+                   help="stages at a time, each once its inputs exist (default: cores + 1, at most 3)")
 
     s = sub.add_parser("sweep", help="a grid of runs over seeds, sample sizes and parameters")
     s.add_argument("--out", required=True)
     s.add_argument("--seeds", type=int, nargs="+", required=True)
-    s.add_argument("--sample-sizes", type=parse_value, nargs="+", required=True, help="sizes; None = the whole catalogue")
+    s.add_argument("--sample-sizes", type=parse_value, nargs="+", required=True,
+                   help="sizes; None = the whole catalogue")
     s.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     s.add_argument("-g", "--grid", nargs="+", action="append", default=[], metavar="NAME V",
                    help="one more grid axis: a parameter and its values, e.g. -g encoder weightfree pixels")
@@ -159,10 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nbs", default=None)
     s.add_argument("--stages", nargs="+", default=None)
     d = sub.add_parser("docs", help="render the docs site and check it; --refresh re-executes every chapter first")
-    d.add_argument("--refresh", action="store_true", help="re-execute every chapter in place on the bundled sample, rebuild the front page's results and README.md")
-    d.add_argument("--no-render", action="store_true", help="check without rendering (the notebooks, README.md, docments; and _docs/ if it exists)")
-    d.add_argument("--workers", type=int, default=None, help="chapters executed at a time by --refresh (default: cores + 1, at most 3)")
-    d.add_argument("--notebooks", nargs="+", default=None, help="with --refresh: only these chapters, e.g. 03_clusters.ipynb (default: every sidebar page)")
+    d.add_argument("--refresh", action="store_true",
+                   help="re-execute every chapter in place on the bundled sample, rebuild the front page's results "
+                        "and README.md")
+    d.add_argument("--no-render", action="store_true",
+                   help="check without rendering (the notebooks, README.md, docments; and _docs/ if it exists)")
+    d.add_argument("--workers", type=int, default=None,
+                   help="chapters executed at a time by --refresh (default: cores + 1, at most 3)")
+    d.add_argument("--notebooks", nargs="+", default=None,
+                   help="with --refresh: only these chapters, e.g. 03_clusters.ipynb (default: every sidebar page)")
     d.add_argument("--nbs", default=None)
     return p
 
@@ -171,6 +186,7 @@ def _params(pairs):
     "`-p NAME VALUE` pairs as a dict of typed values."
     return {name: parse_value(value) for name, value in pairs}
 
+# %% ../nbs/09_cli.ipynb #e57940dd
 def cmd_catalogue(a  # the arguments `build_parser` parsed
                  ):
     "`vprec catalogue SOURCE --out DIR`: load, validate and optionally sample a catalogue into a run folder."
@@ -180,21 +196,24 @@ def cmd_catalogue(a  # the arguments `build_parser` parsed
                           merge_label_variants=a.merge_label_variants)
     print(catalogue_summary(cat))
 
+# %% ../nbs/09_cli.ipynb #c1a00002
 def cmd_embed(a  # the arguments `build_parser` parsed
              ):
-    "`vprec embed DIR`: embed every product of DIR/catalogue.parquet with one encoder."
+    "`vprec embed DIR`: embed every product of the run's catalogue with one encoder."
     from vprec.embed import embed_catalogue
     emb = embed_catalogue(a.dir, encoder=a.encoder, batch_size=a.batch_size, device=a.device)
     print(f"embedded {len(emb.ids)} products with {emb.encoder} ({emb.X.shape[1]} dimensions) "
-          f"-> {Path(a.dir)/'embeddings'/(emb.encoder + '.npy')}")
+          f"-> {RunFolder(a.dir).embeddings_path(emb.encoder)}")
 
+# %% ../nbs/09_cli.ipynb #c1a00004
 def cmd_index(a  # the arguments `build_parser` parsed
              ):
     "`vprec index DIR`: build a vector index over the run's embeddings."
     from vprec.index import index_run
     idx = index_run(a.dir, encoder=a.encoder, kind=a.kind)
-    print(f"built a {idx.kind} index of {idx.ntotal} vectors in {Path(a.dir)/'index'}")
+    print(f"built a {idx.kind} index of {idx.ntotal} vectors in {RunFolder(a.dir).index_dir}")
 
+# %% ../nbs/09_cli.ipynb #c1a00006
 def cmd_recommend(a  # the arguments `build_parser` parsed
                  ):
     "`vprec recommend DIR`: recommend products for an id, liked ids, an image or a text."
@@ -210,12 +229,14 @@ def cmd_recommend(a  # the arguments `build_parser` parsed
     if a.json: print(json.dumps(res.to_dict(), indent=1, default=str))
     else: print(res)
 
+# %% ../nbs/09_cli.ipynb #c1a00008
 def cmd_add(a  # the arguments `build_parser` parsed
            ):
     "`vprec add DIR SOURCE`: add new products to a built run folder without a rebuild."
     from vprec.add import add_products
     print(json.dumps(add_products(a.dir, a.source, encoder=a.encoder), indent=1, default=str))
 
+# %% ../nbs/09_cli.ipynb #c1a00010
 def cmd_evaluate(a  # the arguments `build_parser` parsed
                 ):
     "`vprec evaluate DIR`: held-out evaluation with confidence intervals; writes metrics.json."
@@ -223,12 +244,15 @@ def cmd_evaluate(a  # the arguments `build_parser` parsed
     m = evaluate_run(a.dir, queries=a.queries, label=a.label, ks=tuple(a.k), encoder=a.encoder, seed=a.seed)
     print(json.dumps(m, indent=1) if a.json else format_metrics(m))
 
+# %% ../nbs/09_cli.ipynb #c1a00012
 def cmd_run(a  # the arguments `build_parser` parsed
            ):
     "`vprec run`: execute the stage notebooks into one run folder."
     from vprec.pipeline import run
-    print(f"run folder: {run(out=a.out, params=_params(a.p), nbs=a.nbs, stages=a.stages, tests=a.tests, workers=a.workers)}")
+    rd = run(out=a.out, params=_params(a.p), nbs=a.nbs, stages=a.stages, tests=a.tests, workers=a.workers)
+    print(f"run folder: {rd}")
 
+# %% ../nbs/09_cli.ipynb #c1a00014
 def cmd_sweep(a  # the arguments `build_parser` parsed
              ):
     "`vprec sweep`: a grid of runs over seeds, sample sizes and parameters, aggregated."
@@ -241,6 +265,7 @@ def cmd_sweep(a  # the arguments `build_parser` parsed
                 grid=grid or None, nbs=a.nbs, stages=a.stages)
     print(res.to_string())
 
+# %% ../nbs/09_cli.ipynb #c1a00016
 def cmd_docs(a  # the arguments `build_parser` parsed
             ):
     "`vprec docs`: refresh the chapters (with --refresh), render the site, check it; problems make it fail."
@@ -257,9 +282,11 @@ def cmd_docs(a  # the arguments `build_parser` parsed
 COMMANDS = dict(catalogue=cmd_catalogue, embed=cmd_embed, index=cmd_index, recommend=cmd_recommend,
                 add=cmd_add, evaluate=cmd_evaluate, run=cmd_run, sweep=cmd_sweep, docs=cmd_docs)
 
+# %% ../nbs/09_cli.ipynb #c1a00020
 # what bad input raises: ValueError (ImageProblem, json.JSONDecodeError, UnicodeDecodeError and pyarrow's ArrowInvalid
 # are ValueErrors), KeyError, EOFError (numpy on an empty file), and OSError (a missing, unreadable or unwritable path:
-# FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError); RuntimeError: a stage failed
+# FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError);
+# RuntimeError: a stage failed
 _USER_ERRORS = (ValueError, KeyError, EOFError, OSError, RuntimeError)
 
 _OS_HINTS = {PermissionError: "check its permissions, or choose another path",
@@ -277,9 +304,10 @@ def _error_line(e: BaseException) -> str:
     else: msg = str(e) or type(e).__name__
     return " ".join(msg.split())
 
+# %% ../nbs/09_cli.ipynb #c1a00022
 def main(argv: list[str]|None=None  # arguments (default: sys.argv[1:])
         ) -> int:
-    "Run the `vprec` command; a bad request prints one line on stderr and returns 2, a failed stage returns 1; a warning is one line too."
+    "Run the `vprec` command: a bad request is one line on stderr and exit 2, a failed stage exit 1; warnings one line."
     a = build_parser().parse_args(argv)
     def one_line(message, category, filename, lineno, file=None, line=None):   # a warning, without vprec's source line
         print(f"vprec {a.command}: warning: {' '.join(str(message).split())}", file=sys.stderr)

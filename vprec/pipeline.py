@@ -1,4 +1,4 @@
-"""The stage graph, the one mechanism that builds a missing input, and `vprec run`: the stage notebooks executed with papermill into one run folder, each as soon as the stages it reads have finished
+"""The stage graph, `ensure` (the one way a missing input is made), and `vprec run`: stage notebooks into one run folder
 
 Docs: https://vprec.github.io/vprec/pipeline.html.md"""
 
@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-from .runfolder import RunFolder, Stale, DamagedFile, atomic_write, atomic_json, versions
+from .runfolder import (CATALOGUE_FIX, RunFolder, Stale, DamagedFile, atomic_write, atomic_json, read_json,
+                             versions)
 
 # %% auto #0
-__all__ = ['STAGES', 'STAGE_NEEDS', 'stage_key', 'ensure', 'find_nbs', 'stage_notebooks', 'notebook_parameters',
-           'absolute_if_exists', 'check_params', 'run_name', 'kernel_name', 'StageError', 'env_without', 'code_version',
-           'git_commit', 'metric_values', 'is_timing', 'headline', 'fmt_number', 'summary_md', 'utc_now', 'stage_needs',
-           'run_by_needs', 'run']
+__all__ = ['STAGES', 'STAGE_NEEDS', 'stage_key', 'ensure', 'find_nbs', 'example_stages', 'stage_notebooks', 'notebook_parameters',
+           'absolute_if_exists', 'check_params', 'run_name', 'kernel_name', 'env_without', 'StageError', 'code_version',
+           'git_commit', 'utc_now', 'metric_values', 'is_timing', 'headline_metrics', 'fmt_number', 'summary_md',
+           'stage_needs', 'run_by_needs', 'run']
 
 # %% ../nbs/08_pipeline.ipynb #13ff6950
 STAGES = {   # notebook prefix: (stage, the prefixes of the stages it reads from)
@@ -29,7 +30,7 @@ STAGE_NEEDS = {k: needs for k, (_, needs) in STAGES.items() if needs}   # the pa
 
 def stage_key(path, # a notebook path or name, e.g. "02c_embed.ipynb"
              ) -> str|None:
-    "The `STAGES` key of a stage notebook (its name's prefix before the first `_`), None for a notebook that is no stage."
+    "The `STAGES` key of a stage notebook (its name's prefix before the first `_`); None for any other notebook."
     k = Path(path).name.split("_")[0]
     return k if k in STAGES and Path(path).suffix == ".ipynb" else None
 
@@ -43,6 +44,7 @@ def _current(rf, cat, slug):
         return emb
     except (FileNotFoundError, Stale, DamagedFile, ValueError): return None
 
+# %% ../nbs/08_pipeline.ipynb #d69e5e2a
 def ensure(run, # a run folder (path or `RunFolder`)
            stage:str, # "catalogue", "embed" or "index": what the caller reads
            source=None, # catalogue source, used when the run folder has no catalogue yet
@@ -54,18 +56,20 @@ def ensure(run, # a run folder (path or `RunFolder`)
            progress:bool=False, # progress bars
            set_latest:bool=True, # point embeddings/latest at embeddings made here
           ):
-    "What `stage` produces in a run folder, made (with what it reads) when missing or stale: a `Catalogue`, `Embeddings` or `VectorIndex`."
+    "What `stage` makes in a run folder (`Catalogue`, `Embeddings` or `VectorIndex`), made when missing or stale."
     from vprec.catalogue import Catalogue, catalogue_stage
     from vprec.embed import embed_catalogue, embeddings_slug
     from vprec.encoders import auto_encoder
-    if stage not in ("catalogue", "embed", "index"): raise ValueError(f"ensure makes 'catalogue', 'embed' or 'index', not {stage!r}")
+    if stage not in ("catalogue", "embed", "index"):
+        raise ValueError(f"ensure makes 'catalogue', 'embed' or 'index', not {stage!r}")
     rf = RunFolder.of(run)
     if rf.catalogue_path.exists(): cat = Catalogue.load(rf)
-    elif source is None: raise FileNotFoundError(f"{rf.catalogue_path}: no catalogue here; run `vprec catalogue SOURCE --out {rf}` first")
+    elif source is None:
+        raise FileNotFoundError(f"{rf.catalogue_path}: no catalogue here; {CATALOGUE_FIX.format(run=rf)}")
     else: cat = catalogue_stage(source, rf, sample_size=sample_size, seed=seed, label=label, progress=progress)
     if stage == "catalogue": return cat
     emb = None
-    if encoder in (None, "auto"):   # the run's latest image embeddings, when current (the raw pixels only if `auto` picks them)
+    if encoder in (None, "auto"):   # the latest current image embeddings (the raw pixels only if `auto` picks them)
         latest = rf.latest if rf.embeddings_dir.is_dir() else None
         for slug in sorted(rf.encoders(), key=lambda s: (s != latest, s)):
             e = _current(rf, cat, slug)
@@ -96,6 +100,50 @@ def find_nbs(nbs=None  # folder of stage notebooks; None: the project's `nbs/` b
         raise FileNotFoundError(f"no stage notebooks (00_*.ipynb ... 06_*.ipynb) in {nbs}: {hint}")
     return nbs
 
+# %% ../nbs/08_pipeline.ipynb #9a3c1e01
+def _tiny_nb(path, params, body, slow=None):
+    "Write a tiny stage notebook: a `parameters` cell, one import cell, `body` (and an optional `#| slow` cell)."
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell(params); p.metadata["tags"] = ["parameters"]
+    imports = ("import json, os, random\nfrom pathlib import Path\n"
+               "from vprec.runfolder import RunFolder, atomic_json, atomic_write")
+    nb.cells = [p, nbformat.v4.new_code_cell(imports), nbformat.v4.new_code_cell(body)]
+    if slow: nb.cells.append(nbformat.v4.new_code_cell("#| slow\n" + slow))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+_EVAL = '''n = sample_size or 1000
+rng = random.Random(seed * 7919 + n)
+p = 0.2 + 0.6 * n / (n + 300) + rng.uniform(-0.05, 0.05)
+m = {"metrics": {f"precision@{k}": {"value": p, "ci": [p - 0.05, p + 0.05]},
+                 f"ild@{k}": {"value": 1 - p / 2, "ci": [0.5, 0.7]},
+                 "latency_ms_p50": {"value": rng.uniform(1, 2), "ci": [1, 2]}},
+     "baseline": {f"precision@{k}": 0.05}, "n_queries": n // 5,
+     "fingerprint": {"encoder": encoder, "index": "flat", "seed": seed, "catalogue_size": n, "n_queries": n // 5,
+                     "label": "articleType"}}
+atomic_json(RunFolder(run_dir).metrics_path, m)'''
+
+# %% ../nbs/08_pipeline.ipynb #84d78138
+def example_stages(folder, # where to write the three notebooks (made if missing)
+                  ) -> Path:
+    "Three tiny stage notebooks for trying `run` and `sweep` in seconds: 00_cat, 03_mid (fails when `fail`), 06_eval."
+    d = Path(folder); d.mkdir(parents=True, exist_ok=True)
+    common = 'source = "../data"\nrun_dir = "../runs/docs"\nseed = 0\nsample_size = None\nencoder = "auto"\n'
+    _tiny_nb(d/"00_cat.ipynb", common,
+             'rf = RunFolder(run_dir); rf.path.mkdir(parents=True, exist_ok=True)\n'
+             '(rf.path/"catalogue.txt").write_text(f"{source} {sample_size} {seed}")',
+             slow='raise RuntimeError("a slow cell ran")')
+    _tiny_nb(d/"03_mid.ipynb", 'run_dir = "../runs/docs"\nfail = False',
+             'from PIL import Image\n'
+             'atomic_write(RunFolder(run_dir).figure_path("mid", "line"),\n'
+             '             lambda t: Image.new("RGB", (8, 8)).save(t, "PNG"))\n'
+             'if fail: raise ValueError("mid stage failed on purpose")')
+    _tiny_nb(d/"06_eval.ipynb", common + "k = 5", _EVAL)
+    (d/"index.ipynb").write_text("{}")   # not a stage: never run
+    return d
+
+# %% ../nbs/08_pipeline.ipynb #9a3c1e02
 def stage_notebooks(nbs,        # folder of stage notebooks
                     stages=None  # names of the stages wanted (e.g. ["00_catalogue", "06_evaluate"]); None: all
                    ) -> list[Path]:
@@ -103,7 +151,9 @@ def stage_notebooks(nbs,        # folder of stage notebooks
     found = sorted(p for p in Path(nbs).iterdir() if stage_key(p))
     if stages is None: return found
     missing = [s for s in stages if not any(p.stem == Path(s).stem for p in found)]
-    if missing: raise ValueError(f"unknown stage(s) {', '.join(missing)}; the stages in {nbs}: {', '.join(p.stem for p in found)}")
+    if missing:
+        raise ValueError(f"unknown stage(s) {', '.join(missing)}; the stages in {nbs}: "
+                         f"{', '.join(p.stem for p in found)}")
     return [p for p in found if p.stem in {Path(s).stem for s in stages}]
 
 # %% ../nbs/08_pipeline.ipynb #sweep-010
@@ -117,6 +167,7 @@ def notebook_parameters(path  # a notebook with a cell tagged `parameters`
         except (ValueError, SyntaxError): out[name] = p["default"]
     return out
 
+# %% ../nbs/08_pipeline.ipynb #9a3c1e05
 def absolute_if_exists(v, # a parameter value
                        base=None, # the folder a relative path starts from (None: the working folder)
                       ):
@@ -126,6 +177,7 @@ def absolute_if_exists(v, # a parameter value
     if not p.is_absolute(): p = Path(base or os.getcwd())/p
     return str(p.resolve()) if p.exists() else v
 
+# %% ../nbs/08_pipeline.ipynb #9a3c1e07
 def check_params(params,   # parameters of a run
                  declared  # notebook name -> the parameters it declares
                 ):
@@ -142,6 +194,7 @@ def _slug(v) -> str:
     s = Path(v.rstrip("/")).name if isinstance(v, str) and ("/" in v or os.sep in v) else str(v)
     return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", s).strip("_") or "x"
 
+# %% ../nbs/08_pipeline.ipynb #9e7dc513
 def run_name(params,     # the parameters of the run (missing ones take `defaults`)
              defaults=None,  # fallback values, e.g. the notebooks' declared defaults
              extra=()    # further parameter names to put in the name (the axes of a sweep)
@@ -149,17 +202,28 @@ def run_name(params,     # the parameters of the run (missing ones take `default
     "The default name of a run folder: `<source>-<encoder>-n<size>-s<seed>`."
     d = {**(defaults or {}), **params}
     size = d.get("sample_size")
-    name = f"{_slug(d.get('source', 'data'))}-{_slug(d.get('encoder', 'auto'))}-n{'all' if size is None else size}-s{d.get('seed', 0)}"
-    return name + "".join(f"-{_slug(k)}{_slug(d.get(k))}" for k in extra if k not in ("source", "encoder", "sample_size", "seed"))
+    name = (f"{_slug(d.get('source', 'data'))}-{_slug(d.get('encoder', 'auto'))}-n{'all' if size is None else size}"
+            f"-s{d.get('seed', 0)}")
+    named = ("source", "encoder", "sample_size", "seed")
+    return name + "".join(f"-{_slug(k)}{_slug(d.get(k))}" for k in extra if k not in named)
+
+# %% ../nbs/08_pipeline.ipynb #9a3c1e10
+def _default_run(nbs, name):
+    "The `RunFolder` `runs/<name>` in the working folder, or beside `nbs/` when working inside it."
+    cwd = Path.cwd().resolve()
+    runs = nbs.parent/"runs" if cwd == nbs or nbs in cwd.parents else cwd/"runs"
+    return RunFolder(runs/name)
 
 # %% ../nbs/08_pipeline.ipynb #sweep-016
 def _runs_this_python(argv  # a kernel spec's command line
                      ) -> bool:
     "Whether a kernel command starts this interpreter (plain `python`/`python3` counts: jupyter_client substitutes it)."
     exe = argv[0] if argv else ""
-    if exe in {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"}: return True
+    major, minor = sys.version_info[:2]
+    if exe in {"python", f"python{major}", f"python{major}.{minor}"}: return True
     return Path(exe).expanduser().absolute().parent == Path(sys.executable).absolute().parent
 
+# %% ../nbs/08_pipeline.ipynb #3a5eaa9a
 def kernel_name(name="python3"  # the kernel papermill would use
                ) -> str:
     "A Jupyter kernel that runs this interpreter: `name` when it does, else one installed for this environment."
@@ -177,6 +241,33 @@ def kernel_name(name="python3"  # the kernel papermill would use
     return own
 
 # %% ../nbs/08_pipeline.ipynb #sweep-019
+def _leave_out_flagged(nb, flags=("slow", "browser"), tests=True):
+    "Blank the cells a run leaves out: nbdev test `flags`, `#| eval: false`, `nbdev_export`, the tests unless `tests`."
+    pat = re.compile(r"^#\|\s*(" + "|".join(map(re.escape, flags)) + r")\s*$|^#\|\s*eval:\s*false\s*$", re.M)
+    exp = re.compile(r"^#\|\s*export[si]?\b", re.M)
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    stage_from = tagged[0] if tagged else len(nb.cells)
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "code": continue
+        head = "\n".join(l for l in c.source.splitlines() if l.startswith("#|"))
+        m = pat.search(head)
+        if m: c.source = f"# left out by vprec run: the cell carries `{m.group(0).strip()}`"
+        elif re.search(r"\bnbdev_export\s*\(", c.source):   # a run never rewrites the package it is running
+            c.source = "# left out by vprec run: the cell runs nbdev_export"
+        elif not tests and i < stage_from and not exp.search(head):
+            c.source = "# left out by vprec run: a test of the chapter (nbdev-test runs it; `vprec run --tests` too)"
+    return nb
+
+# %% ../nbs/08_pipeline.ipynb #9a3c1e13
+@contextlib.contextmanager
+def env_without(*names, # environment variables to remove for the duration
+               ):
+    "Remove environment variables for the duration of a block (the stage kernels inherit the environment)."
+    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
+    try: yield
+    finally: os.environ.update(saved)
+
+# %% ../nbs/08_pipeline.ipynb #9a3c1e16
 class StageError(RuntimeError):
     "A stage notebook failed: which one, in which cell, with which error, and where its executed copy is."
     def __init__(self, notebook, # file name of the stage notebook
@@ -193,38 +284,14 @@ class StageError(RuntimeError):
                          + (f"(the cell begins `{code}`; " if code else "(")
                          + f"the executed notebook with the traceback: {executed})")
 
-def _leave_out_flagged(nb, flags=("slow", "browser"), tests=True):
-    "Blank the code cells that carry one of the nbdev test `flags` or `#| eval: false`, those that run `nbdev_export`, and (`tests=False`) the chapter's tests."
-    pat = re.compile(r"^#\|\s*(" + "|".join(map(re.escape, flags)) + r")\s*$|^#\|\s*eval:\s*false\s*$", re.M)
-    exp = re.compile(r"^#\|\s*export[si]?\b", re.M)
-    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
-    stage_from = tagged[0] if tagged else len(nb.cells)
-    for i, c in enumerate(nb.cells):
-        if c.cell_type != "code": continue
-        head = "\n".join(l for l in c.source.splitlines() if l.startswith("#|"))
-        m = pat.search(head)
-        if m: c.source = f"# left out by vprec run: the cell carries `{m.group(0).strip()}`"
-        elif re.search(r"\bnbdev_export\s*\(", c.source):   # a run never rewrites the package it is running
-            c.source = "# left out by vprec run: the cell runs nbdev_export"
-        elif not tests and i < stage_from and not exp.search(head):
-            c.source = "# left out by vprec run: a test of the chapter (nbdev-test runs it; `vprec run --tests` too)"
-    return nb
-
-@contextlib.contextmanager
-def env_without(*names, # environment variables to remove for the duration
-               ):
-    "Remove environment variables for the duration of a block (the stage kernels inherit the environment)."
-    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
-    try: yield
-    finally: os.environ.update(saved)
-
+# %% ../nbs/08_pipeline.ipynb #9a3c1e19
 def _source_cell(nb, index):
-    "The 1-based number, in the stage notebook itself, of the cell at `index` of its executed copy (papermill inserts one cell)."
+    "The 1-based number in the stage notebook of the cell at `index` of its executed copy (papermill adds one cell)."
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
     injected = tagged[0] + 1 if tagged else 0
     return (index - 1 if index > injected else index) + 1
 
-
+# %% ../nbs/08_pipeline.ipynb #9a3c1e21
 def code_version(nbs  # the folder of the stage notebooks
                 ) -> str:
     "A hash of the code a run executes: the `vprec` package's source and the code cells of the stage notebooks."
@@ -237,6 +304,7 @@ def code_version(nbs  # the folder of the stage notebooks
             if c.get("cell_type") == "code": h.update("".join(c.get("source", "")).encode())
     return h.hexdigest()[:16]
 
+# %% ../nbs/08_pipeline.ipynb #9a3c1e23
 def git_commit(path  # a folder inside a git checkout
               ) -> dict|None:
     "The commit of the checkout holding `path` and whether it has uncommitted changes, or None outside git."
@@ -248,6 +316,24 @@ def git_commit(path  # a folder inside a git checkout
         return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.TimeoutExpired): return None
 
+# %% ../nbs/08_pipeline.ipynb #9a3c1e25
+def utc_now() -> str:
+    "The time now, UTC, to the second, as every record of a run writes it."
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+# %% ../nbs/08_pipeline.ipynb #89201653
+def _collect_fingerprints(rf):
+    "What the stages recorded of how they made their files (embeddings, indexes, evaluation), keyed by file in the run."
+    files = [rf.embeddings_path(s, "json") for s in rf.encoders()]
+    files += [rf.index_prefix(s, k).with_suffix(".json") for s in rf.encoders() for k in sorted(rf.index_kinds(s))]
+    fp = {}
+    for f in files + [rf.metrics_path]:
+        try: d = json.loads(f.read_text())
+        except (ValueError, OSError): continue
+        if isinstance(d, dict): d = d.get("fingerprint", {k: v for k, v in d.items() if k != "ids"})
+        fp[f.relative_to(rf.path).as_posix()] = d
+    return fp
+
 # %% ../nbs/08_pipeline.ipynb #sweep-022
 def metric_values(m  # a metrics.json object: {"metrics": {name: {"value", "ci"} or number}, "baseline": {...}}
                  ) -> pd.DataFrame:
@@ -257,102 +343,89 @@ def metric_values(m  # a metrics.json object: {"metrics": {name: {"value", "ci"}
         if isinstance(v, dict): val, ci = v.get("value"), v.get("ci") or [None, None]
         else: val, ci = v, [None, None]
         if not isinstance(val, (int, float)) or isinstance(val, bool): continue
-        rows.append(dict(metric=name, value=float(val), ci_lo=ci[0], ci_hi=ci[1], baseline=(m.get("baseline") or {}).get(name)))
+        rows.append(dict(metric=name, value=float(val), ci_lo=ci[0], ci_hi=ci[1],
+                         baseline=(m.get("baseline") or {}).get(name)))
     return pd.DataFrame(rows, columns=["metric", "value", "ci_lo", "ci_hi", "baseline"])
 
+# %% ../nbs/08_pipeline.ipynb #9a3c1e28
 def is_timing(metric: str, # a metric name, e.g. "latency_ms_p50"
              ) -> bool:
     "Whether a metric is a timing (latency, throughput): reported, never part of `identical metrics`."
     return bool(re.search(r"latency|_ms|seconds|qps|per_s|time", metric))
 
-def headline(df,  # `metric_values` rows
-             k=5  # the k of the headline table
-            ) -> pd.DataFrame:
-    "The headline rows: the metrics at `k`, then the timings; all rows when none is at `k`."
+# %% ../nbs/08_pipeline.ipynb #9a3c1e30
+def headline_metrics(df,  # `metric_values` rows
+                     k=5  # the k of the headline table
+                    ) -> pd.DataFrame:
+    "The rows of a run's headline table: the metrics at `k`, then the timings; all rows when none is at `k`."
     at_k = df[df.metric.str.endswith(f"@{k}")]
     return pd.concat([at_k, df[df.metric.map(is_timing)]]) if len(at_k) else df
 
+# %% ../nbs/08_pipeline.ipynb #9a3c1e32
 def fmt_number(x, # a number (None and NaN print as nothing)
                nd:int=3, # decimals
               ) -> str:
     "`x` with `nd` decimals, or an empty string for a missing value."
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
-def summary_md(run_dir  # a run folder
+# %% ../nbs/08_pipeline.ipynb #9a3c1e34
+def summary_md(run_dir  # a run folder (path or `RunFolder`)
               ) -> str:
     "The text of a run's `summary.md`: what ran, the headline table, the stages and the figures."
-    run_dir = Path(run_dir)
-    rec = json.loads((run_dir/"params.json").read_text()) if (run_dir/"params.json").exists() else {}
-    lines = [f"# vprec run `{run_dir.name}`", ""]
+    rf = RunFolder.of(run_dir)
+    rec = read_json(rf.params_path, "re-run `vprec run`") if rf.params_path.exists() else {}
+    lines = [f"# vprec run `{rf.path.name}`", ""]
     p = rec.get("params", {})
     lines += ["Parameters: " + ", ".join(f"`{k}={v}`" for k, v in p.items() if k != "run_dir"), ""] if p else []
-    if (run_dir/"metrics.json").exists():
-        m = json.loads((run_dir/"metrics.json").read_text())
+    if rf.metrics_path.exists():
+        m = read_json(rf.metrics_path, f"re-run `vprec evaluate {rf}`")
         fp = m.get("fingerprint", {})
         lines += [f"{m.get('n_queries', '?')} held-out queries, catalogue of {fp.get('catalogue_size', '?')} products, "
-                  f"encoder `{fp.get('encoder', '?')}`, index `{fp.get('index', '?')}`, label `{fp.get('label', '?')}`.", "",
+                  f"encoder `{fp.get('encoder', '?')}`, index `{fp.get('index', '?')}`, "
+                  f"label `{fp.get('label', '?')}`.", "",
                   "| metric | value | 95% CI | random baseline |", "|---|---|---|---|"]
-        for r in headline(metric_values(m)).itertuples():
-            ci = f"[{fmt_number(r.ci_lo)}, {fmt_number(r.ci_hi)}]" if r.ci_lo is not None and r.ci_hi is not None else ""
+        for r in headline_metrics(metric_values(m)).itertuples():
+            has_ci = r.ci_lo is not None and r.ci_hi is not None
+            ci = f"[{fmt_number(r.ci_lo)}, {fmt_number(r.ci_hi)}]" if has_ci else ""
             lines.append(f"| {r.metric} | {fmt_number(r.value)} | {ci} | {fmt_number(r.baseline)} |")
     else: lines.append("No `metrics.json`: the evaluation stage has not run.")
     if rec.get("stages"):
         lines += ["", "| stage | status | seconds |", "|---|---|---|"]
         lines += [f"| {s['notebook']} | {s['status']} | {s.get('seconds', '')} |" for s in rec["stages"]]
-    figs = sorted((run_dir/"figures").glob("*.png")) if (run_dir/"figures").exists() else []
-    if figs: lines += ["", "Figures: " + ", ".join(f"[{f.name}](figures/{f.name})" for f in figs)]
+    figs = sorted(rf.figures_dir.glob("*.png")) if rf.figures_dir.is_dir() else []
+    if figs: lines += ["", "Figures: " + ", ".join(f"[{f.name}]({f.relative_to(rf.path).as_posix()})" for f in figs)]
     return "\n".join(lines) + "\n"
 
-# %% ../nbs/08_pipeline.ipynb #sweep-025
-def _default_runs_dir(nbs):
-    "`runs/` in the working directory, or beside `nbs/` when working inside it (papermill output never lands in nbs/)."
-    cwd = Path.cwd().resolve()
-    return nbs.parent/"runs" if cwd == nbs or nbs in cwd.parents else cwd/"runs"
-
-def _collect_fingerprints(run_dir):
-    "The fingerprints the stages recorded: embeddings, indexes, the evaluation."
-    fp = {}
-    for sub in ("embeddings", "index"):
-        for f in sorted((run_dir/sub).glob("*.json")) if (run_dir/sub).exists() else []:
-            try: d = json.loads(f.read_text())
-            except (ValueError, OSError): continue
-            fp[f"{sub}/{f.name}"] = d.get("fingerprint", d) if isinstance(d, dict) else d
-    if (run_dir/"metrics.json").exists():
-        try: fp["metrics.json"] = json.loads((run_dir/"metrics.json").read_text()).get("fingerprint")
-        except ValueError: pass
-    return fp
-
-def utc_now() -> str:
-    "The time now, UTC, to the second, as every record of a run writes it."
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
+# %% ../nbs/08_pipeline.ipynb #9a3c1e36
 def stage_needs(notebooks  # the stage notebooks of a run, in order (`stage_notebooks`)
                ) -> dict:
-    "For each stage, the stages of this run it reads from: `STAGE_NEEDS` closed over stages left out; an unknown stage waits for all before it."
+    "For each stage, the stages of this run it reads: `STAGE_NEEDS` closed over those left out (unknown: all before)."
     keys = [p.stem.split("_")[0] for p in notebooks]
     def closure(k):
         out = set()
         for n in STAGE_NEEDS.get(k, []): out |= {n} | closure(n)
         return out
-    return {p.name: [q.name for q, kq in zip(notebooks[:i], keys[:i]) if keys[i] not in STAGE_NEEDS or kq in closure(keys[i])]
-            for i, p in enumerate(notebooks)}
+    def reads(i, kq): return keys[i] not in STAGE_NEEDS or kq in closure(keys[i])
+    return {p.name: [q.name for q, kq in zip(notebooks[:i], keys[:i]) if reads(i, kq)] for i, p in enumerate(notebooks)}
 
+# %% ../nbs/08_pipeline.ipynb #9a3c1e38
 def _workers(workers=None):
     "Items at a time: as asked, else one more than the cores, at most 3 (a stage is partly idle: kernel start, files)."
     workers = workers or min(3, (os.cpu_count() or 1) + 1)
     if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
     return workers
 
+# %% ../nbs/08_pipeline.ipynb #e1eb950e
 def run_by_needs(items,            # things to do, in order (e.g. notebook paths); each has a `.name`
                  needs,            # {name: names of the items it waits for}, e.g. `stage_needs`
                  execute,          # item -> result; runs in a worker thread
                  workers=None,     # items at a time; None: one more than the cores, at most 3
                  ok=lambda r: r is None,  # whether a result is a success
-                 stop=True,        # after a failure start nothing new (True) or only what does not wait for the failed item (False)
+                 stop=True,        # after a failure start nothing new (True), or what does not need the failed (False)
                  on_start=None,    # called with the names running, whenever one starts
                  on_done=None      # called with (item, result) as each finishes, in the calling thread
                 ) -> dict:
-    "Run `execute` on each item as soon as the items it needs have succeeded, `workers` at a time; return {name: result} of those that ran."
+    "Run `execute` on each item once those it needs succeeded, `workers` at a time; {name: result} of those that ran."
     workers = _workers(workers)
     pending, running, done, failed, results = list(items), {}, set(), set(), {}
     with ThreadPoolExecutor(workers) as ex:
@@ -371,6 +444,7 @@ def run_by_needs(items,            # things to do, in order (e.g. notebook paths
             pending = [p for p in pending if not set(needs[p.name]) & failed]
     return results
 
+# %% ../nbs/08_pipeline.ipynb #sweep-025
 def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<seed>
         params=None,    # parameters for the stage notebooks, e.g. {"sample_size": 500, "seed": 1}
         nbs=None,       # folder of the stage notebooks; None: the project's nbs/
@@ -381,7 +455,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
         tests=False,    # also run each chapter's tests (the cells before `parameters` that are not `#| export`)
         workers=None    # stages at a time, each once its inputs exist; None: one more than the cores, at most 3
        ) -> Path:
-    "Execute the stage notebooks with papermill into one run folder, each once the stages it reads have finished; return the folder."
+    "Execute the stage notebooks into one run folder, each once the stages it reads have finished; return the folder."
     import papermill as pm, nbformat
     t_run = time.time()
     nbs = find_nbs(nbs)
@@ -393,23 +467,24 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     defaults = {}
     for d in declared.values():
         for k, v in d.items(): defaults.setdefault(k, absolute_if_exists(v, base=nbs))
-    out = Path(out).expanduser() if out is not None else _default_runs_dir(nbs)/run_name(params, defaults)
-    out = out.resolve()
-    if out == nbs or nbs in out.parents:
-        raise ValueError(f"run folder {out} is inside the notebooks folder {nbs}: nbdev would read it; choose --out outside it")
-    (out/"notebooks").mkdir(parents=True, exist_ok=True); (out/"figures").mkdir(exist_ok=True)
-    params = {**params, "run_dir": str(out)}
+    rf = RunFolder(out) if out is not None else _default_run(nbs, run_name(params, defaults))
+    if rf.path == nbs or nbs in rf.path.parents:
+        raise ValueError(f"run folder {rf} is inside the notebooks folder {nbs}: nbdev would read it; "
+                         "choose --out outside it")
+    rf.notebooks_dir.mkdir(parents=True, exist_ok=True); rf.figures_dir.mkdir(exist_ok=True)
+    params = {**params, "run_dir": str(rf)}
     kname = kernel_name()
     needs = stage_needs(notebooks)
-    rec = dict(params=params, tests=tests, workers=workers, status="running", created=utc_now(), nbs=str(nbs), kernel=kname,
-               python=sys.executable, git=git_commit(nbs), code=code_version(nbs), versions=versions(), stages=[])
-    atomic_json(out/"params.json", rec)
+    rec = dict(params=params, tests=tests, workers=workers, status="running", created=utc_now(), nbs=str(nbs),
+               kernel=kname, python=sys.executable, git=git_commit(nbs), code=code_version(nbs), versions=versions(),
+               stages=[])
+    atomic_json(rf.params_path, rec)
     order = {p.name: i for i, p in enumerate(notebooks)}
 
     def execute(p):   # in a worker thread: one papermill execution, its own kernel
         passed = {k: v for k, v in params.items() if k in declared[p.name]}
         nb = _leave_out_flagged(nbformat.read(p, as_version=4), tests=tests)
-        target, t0 = out/"notebooks"/p.name, time.time()
+        target, t0 = rf.notebooks_dir/p.name, time.time()
         stage = dict(notebook=p.name, needs=needs[p.name], passed=passed, parameters={**declared[p.name], **passed})
         try:
             pm.execute_notebook(nb, str(target), parameters=passed, kernel_name=kname,
@@ -426,14 +501,14 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
             return {**stage, "status": "failed", "seconds": round(time.time() - t0, 1), "error": str(err)}, err
         return {**stage, "status": "ok", "seconds": round(time.time() - t0, 1)}, None
 
-    bar = tqdm(total=len(notebooks), desc=f"vprec run {out.name}", unit="stage", disable=not progress)
+    bar = tqdm(total=len(notebooks), desc=f"vprec run {rf.path.name}", unit="stage", disable=not progress)
     errors = []
     def on_done(p, result):   # in this thread: record the stage, keep the first error
         stage, err = result
         rec["stages"] = sorted(rec["stages"] + [stage], key=lambda s: order[s["notebook"]])
         if err is None: bar.update(1)
         else: errors.append(err)
-        atomic_json(out/"params.json", rec)
+        atomic_json(rf.params_path, rec)
     with env_without("IN_TEST"):   # after a failure nothing new starts; running stages finish
         run_by_needs(notebooks, needs, execute, workers, ok=lambda r: r[1] is None, stop=True, on_done=on_done,
                      on_start=lambda names: bar.set_postfix_str(" + ".join(Path(n).stem for n in names)))
@@ -441,9 +516,10 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     bar.close()
     if failed is not None:
         rec.update(status="failed", error=str(failed), finished=utc_now(), seconds=round(time.time() - t_run, 1))
-        atomic_json(out/"params.json", rec)
+        atomic_json(rf.params_path, rec)
         raise failed from None
-    rec.update(status="ok", finished=utc_now(), seconds=round(time.time() - t_run, 1), fingerprints=_collect_fingerprints(out))
-    atomic_json(out/"params.json", rec)
-    text = summary_md(out); atomic_write(out/"summary.md", lambda t: Path(t).write_text(text))
-    return out
+    rec.update(status="ok", finished=utc_now(), seconds=round(time.time() - t_run, 1),
+               fingerprints=_collect_fingerprints(rf))
+    atomic_json(rf.params_path, rec)
+    text = summary_md(rf); atomic_write(rf.summary_path, lambda t: Path(t).write_text(text))
+    return rf.path

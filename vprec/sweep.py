@@ -1,4 +1,4 @@
-"""The whole analysis re-run over seeds, sample sizes and encoders as independent runs, aggregated with confidence intervals, and what changes when the catalogue outgrows one machine
+"""The analysis re-run over seeds, sizes and encoders, aggregated with confidence intervals; and beyond one machine
 
 Docs: https://vprec.github.io/vprec/sweep.html.md"""
 
@@ -6,13 +6,13 @@ Docs: https://vprec.github.io/vprec/sweep.html.md"""
 
 # %% ../nbs/08b_sweep.ipynb #sweep-003
 from __future__ import annotations
-import ast, contextlib, datetime, hashlib, itertools, json, math, os, platform, re, shutil, subprocess, sys, time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
+import itertools, json, math, os, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-from .runfolder import atomic_write, atomic_json
+from .runfolder import RunFolder, atomic_write, atomic_json
 from .pipeline import (absolute_if_exists, check_params, code_version, find_nbs, fmt_number, is_timing,
                             metric_values, notebook_parameters, run, run_name, stage_notebooks, utc_now)
 
@@ -21,37 +21,42 @@ __all__ = ['finished', 'sweep', 'md_table', 'tidy_metrics', 't_interval', 'ci_ta
            'ray_embed_images']
 
 # %% ../nbs/08b_sweep.ipynb #sweep-032
-def finished(run_dir,  # a run folder
+def finished(run_dir,  # a run folder (path or `RunFolder`)
              params,   # the parameters it should have run with
              code=None # `code_version` it should have run with (None: any)
             ) -> bool:
-    "Whether a run folder holds a successful run with these parameters, made by this code (metrics.json present, params.json matching)."
-    run_dir = Path(run_dir)
-    if not (run_dir/"metrics.json").exists() or not (run_dir/"params.json").exists(): return False
-    try: rec = json.loads((run_dir/"params.json").read_text())
+    "Whether a run folder holds a successful run with these parameters, made by this code (its metrics and record)."
+    rf = RunFolder.of(run_dir)
+    if not rf.metrics_path.exists() or not rf.params_path.exists(): return False
+    try: rec = json.loads(rf.params_path.read_text())
     except ValueError: return False
     strip = lambda d: json.loads(json.dumps({k: v for k, v in d.items() if k != "run_dir"}, default=str))
-    return rec.get("status") == "ok" and strip(rec.get("params", {})) == strip(params) and (code is None or rec.get("code") == code)
+    same = strip(rec.get("params", {})) == strip(params)
+    return rec.get("status") == "ok" and same and (code is None or rec.get("code") == code)
 
+# %% ../nbs/08b_sweep.ipynb #b7e10002
 def _run_task(run_dir, params, nbs, threads, stages=None):
     "Run one sweep task in a worker process of its own; return (status, error, seconds)."
     t0 = time.time(); Path(run_dir).mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "IN_TEST"}
-    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_MAX_THREADS"): env.setdefault(k, str(threads))
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_MAX_THREADS"):
+        env.setdefault(k, str(threads))
     code = ("import json, sys\nfrom vprec.pipeline import run\n"
-            "run(out=sys.argv[1], params=json.loads(sys.argv[2]), nbs=sys.argv[3], progress=False, stages=json.loads(sys.argv[4]), workers=1)")
+            "run(out=sys.argv[1], params=json.loads(sys.argv[2]), nbs=sys.argv[3], progress=False, "
+            "stages=json.loads(sys.argv[4]), workers=1)")
     with open(Path(run_dir)/"run.log", "w") as log:
         r = subprocess.run([sys.executable, "-c", code, str(run_dir), json.dumps(params), str(nbs), json.dumps(stages)],
                            stdout=log, stderr=subprocess.STDOUT, env=env)
     if r.returncode == 0: return "ok", None, time.time() - t0
     err = None
-    try: err = json.loads((Path(run_dir)/"params.json").read_text()).get("error")
+    try: err = json.loads(RunFolder(run_dir).params_path.read_text()).get("error")
     except (OSError, ValueError): pass
     if not err:
         tail = (Path(run_dir)/"run.log").read_text().strip().splitlines()[-1:] or [f"exit code {r.returncode}"]
         err = tail[0][:300]
     return "failed", err, time.time() - t0
 
+# %% ../nbs/08b_sweep.ipynb #dc319ba6
 def sweep(out,           # the sweep folder: runs go to out/runs/<name>
           seeds,         # seeds, e.g. [0, 1, 2]
           sample_sizes,  # sample sizes, e.g. [200, 500, 1000] (None: all products)
@@ -62,13 +67,16 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
           progress=True, # show a progress bar over the runs
           stages=None    # stages of each run (e.g. leave out EDA and clusters); None: all of 00-06
          ) -> pd.DataFrame:
-    "Run a grid of independent runs in parallel worker processes, skipping those finished by the same code; one row per run."
+    "Run a grid of independent runs in worker processes, skipping those the same code finished; one row per run."
     out = Path(out).expanduser().resolve(); nbs = find_nbs(nbs)
     base = {k: absolute_if_exists(v) for k, v in (params or {}).items()}
     axes = {"seed": list(seeds), "sample_size": list(sample_sizes), **{k: list(v) for k, v in (grid or {}).items()}}
     clash = sorted(set(axes) & set(base))
-    if clash: raise ValueError(f"parameter(s) {', '.join(clash)} given both as a fixed value and as a sweep axis; give each once")
-    if not all(axes.values()): raise ValueError(f"empty sweep axis: {[k for k, v in axes.items() if not v]}; give at least one value each")
+    if clash:
+        raise ValueError(f"parameter(s) {', '.join(clash)} given both as a fixed value and as a sweep axis; "
+                         "give each once")
+    if not all(axes.values()):
+        raise ValueError(f"empty sweep axis: {[k for k, v in axes.items() if not v]}; give at least one value each")
     notebooks = stage_notebooks(nbs, stages)
     declared = {p.name: notebook_parameters(p) for p in notebooks}
     check_params({**base, **axes}, declared)
@@ -78,30 +86,37 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
         p = {**base, **dict(zip(axes, combo))}
         tasks.append((out/"runs"/run_name(p, defaults, extra=list(axes)), p, dict(zip(axes, combo))))
     names = [t[0].name for t in tasks]
-    if len(set(names)) < len(names): raise ValueError(f"two runs of the grid share a folder name: {sorted(n for n in names if names.count(n) > 1)[:3]}")
+    if len(set(names)) < len(names):
+        twice = sorted(n for n in names if names.count(n) > 1)[:3]
+        raise ValueError(f"two runs of the grid share a folder name: {twice}")
     (out/"runs").mkdir(parents=True, exist_ok=True)
-    atomic_json(out/"sweep.json", dict(axes=axes, params=base, nbs=str(nbs), stages=stages, workers=workers, created=utc_now()))
+    atomic_json(out/"sweep.json", dict(axes=axes, params=base, nbs=str(nbs), stages=stages, workers=workers,
+                                       created=utc_now()))
     rows, todo, code = [], [], code_version(nbs)
     for run_dir, p, setting in tasks:
-        if finished(run_dir, p, code): rows.append(dict(run=run_dir.name, **setting, status="done earlier", error=None, seconds=0.0))
+        if finished(run_dir, p, code):
+            rows.append(dict(run=run_dir.name, **setting, status="done earlier", error=None, seconds=0.0))
         else: todo.append((run_dir, p, setting))
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     bar = tqdm(total=len(tasks), initial=len(rows), desc="vprec sweep", unit="run", disable=not progress)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-        futs = {ex.submit(_run_task, run_dir, p, nbs, threads, stages): (run_dir, setting) for run_dir, p, setting in todo}
+        futs = {ex.submit(_run_task, run_dir, p, nbs, threads, stages): (run_dir, setting)
+                for run_dir, p, setting in todo}
         for f in as_completed(futs):
             run_dir, setting = futs[f]
             status, err, secs = f.result()
             rows.append(dict(run=run_dir.name, **setting, status=status, error=err, seconds=round(secs, 1)))
             bar.update(1)
     bar.close()
-    order = lambda col: col.map(lambda v: (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v)))
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    order = lambda col: col.map(lambda v: (0, v, "") if number(v) else (1, 0, str(v)))
     df = pd.DataFrame(rows).sort_values(list(axes), key=order).reset_index(drop=True)
     atomic_write(out/"sweep.csv", lambda t: df.to_csv(t, index=False))
     failed = df[df.status == "failed"]
-    for r in failed.itertuples(): print(f"run {r.run} failed: {r.error} (log: {out/'runs'/r.run/'run.log'})", file=sys.stderr)
-    print(f"sweep {out.name}: {int((df.status == 'ok').sum())} ran, {int((df.status == 'done earlier').sum())} done earlier, "
-          f"{len(failed)} failed")
+    for r in failed.itertuples():
+        print(f"run {r.run} failed: {r.error} (log: {out/'runs'/r.run/'run.log'})", file=sys.stderr)
+    n_ok, n_before = int((df.status == "ok").sum()), int((df.status == "done earlier").sum())
+    print(f"sweep {out.name}: {n_ok} ran, {n_before} done earlier, {len(failed)} failed")
     if (df.status != "failed").any(): aggregate(out)
     return df
 
@@ -111,22 +126,25 @@ def md_table(df  # a table
     "A markdown table of `df`, floats with 3 decimals (no extra dependency)."
     cell = lambda v: fmt_number(v) if isinstance(v, float) else ("" if v is None else str(v))
     head = "| " + " | ".join(map(str, df.columns)) + " |"
-    return "\n".join([head, "|" + "---|" * len(df.columns)] + ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)])
+    rows = ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join([head, "|" + "---|" * len(df.columns)] + rows)
 
+# %% ../nbs/08b_sweep.ipynb #b7e10004
 def tidy_metrics(out  # a sweep folder (its runs/ subfolder) or a folder of run folders
                 ) -> pd.DataFrame:
     "One row per finished run × metric: run, its parameters, catalogue_size, metric, value, ci_lo, ci_hi, baseline."
     out = Path(out); root = out/"runs" if (out/"runs").is_dir() else out
     frames = []
-    for rd in sorted(p for p in root.iterdir() if p.is_dir()):
-        if not (rd/"metrics.json").exists() or not (rd/"params.json").exists(): continue
-        rec = json.loads((rd/"params.json").read_text())
+    for rf in (RunFolder(p) for p in sorted(root.iterdir()) if p.is_dir()):
+        if not rf.metrics_path.exists() or not rf.params_path.exists(): continue
+        rec = json.loads(rf.params_path.read_text())
         if rec.get("status") != "ok": continue
-        m = json.loads((rd/"metrics.json").read_text())
+        m = json.loads(rf.metrics_path.read_text())
         df = metric_values(m)
         fp = m.get("fingerprint") or {}
         setting = {k: v for k, v in rec.get("params", {}).items() if k != "run_dir" and k not in df}
-        df = pd.concat([pd.DataFrame({"run": rd.name, **{k: [v] * len(df) for k, v in setting.items()}}, index=df.index), df], axis=1)
+        front = pd.DataFrame({"run": rf.path.name, **{k: [v] * len(df) for k, v in setting.items()}}, index=df.index)
+        df = pd.concat([front, df], axis=1)
         df["catalogue_size"] = fp.get("catalogue_size")
         df["n_queries"] = m.get("n_queries")
         frames.append(df)
@@ -135,6 +153,7 @@ def tidy_metrics(out  # a sweep folder (its runs/ subfolder) or a folder of run 
     if "sample_size" in df: df["sample_size"] = df["sample_size"].fillna(df["catalogue_size"])
     return df
 
+# %% ../nbs/08b_sweep.ipynb #b7e10006
 def t_interval(x  # values of one metric across seeds
               ) -> tuple:
     "Mean and 95% t-interval of the values (NaN bounds for a single value)."
@@ -144,18 +163,21 @@ def t_interval(x  # values of one metric across seeds
     h = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n))
     return mean, mean - h, mean + h
 
+# %% ../nbs/08b_sweep.ipynb #b7e10007
 def ci_table(tidy,  # `tidy_metrics` rows
              replicate="seed"  # the column the interval is taken over
             ) -> pd.DataFrame:
     "Mean ± 95% t-interval per setting and metric, over the `replicate` column."
     fixed = {"run", "metric", "value", "ci_lo", "ci_hi", "baseline", "catalogue_size", "n_queries", replicate}
-    keys = [c for c in tidy.columns if c not in fixed and (c in ("sample_size", "encoder") or tidy[c].astype(str).nunique() > 1)]
+    keys = [c for c in tidy.columns
+            if c not in fixed and (c in ("sample_size", "encoder") or tidy[c].astype(str).nunique() > 1)]
     rows = []
     for key, g in tidy.groupby(keys + ["metric"], sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         mean, lo, hi = t_interval(g.value)
-        rows.append(dict(zip(keys + ["metric"], key), n_runs=len(g), mean=mean, sd=float(g.value.std(ddof=1)) if len(g) > 1 else float("nan"),
-                         ci_lo=lo, ci_hi=hi, baseline=g.baseline.iloc[0], interval="95% t over " + replicate + "s"))
+        sd = float(g.value.std(ddof=1)) if len(g) > 1 else float("nan")
+        rows.append(dict(zip(keys + ["metric"], key), n_runs=len(g), mean=mean, sd=sd, ci_lo=lo, ci_hi=hi,
+                         baseline=g.baseline.iloc[0], interval="95% t over " + replicate + "s"))
     return pd.DataFrame(rows)
 
 # %% ../nbs/08b_sweep.ipynb #sweep-036
@@ -166,8 +188,10 @@ def plot_sweep(table,         # `ci_table` rows
     "Each metric's mean against `x`, with its 95% CI band and one line per other setting."
     import matplotlib.pyplot as plt
     if metrics is None:
-        metrics = [m for m in dict.fromkeys(table.metric) if m.endswith("@5") and not is_timing(m)] or list(dict.fromkeys(table.metric))[:6]
-    hue = [c for c in table.columns if c not in {"metric", "n_runs", "mean", "sd", "ci_lo", "ci_hi", "baseline", "interval", x}]
+        metrics = ([m for m in dict.fromkeys(table.metric) if m.endswith("@5") and not is_timing(m)]
+                   or list(dict.fromkeys(table.metric))[:6])
+    hue = [c for c in table.columns
+           if c not in {"metric", "n_runs", "mean", "sd", "ci_lo", "ci_hi", "baseline", "interval", x}]
     n = len(metrics); cols = min(3, n); rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
     for ax, m in zip(axes.flat, metrics):
@@ -177,8 +201,10 @@ def plot_sweep(table,         # `ci_table` rows
             g = g.sort_values(x)
             label = ", ".join(f"{h}={v}" for h, v in zip(hue, key if isinstance(key, tuple) else (key,))) or None
             line, = ax.plot(g[x], g["mean"], marker="o", label=label)
-            ax.fill_between(g[x].astype(float), g.ci_lo.astype(float), g.ci_hi.astype(float), alpha=0.2, color=line.get_color())
-        if t.baseline.notna().any(): ax.axhline(float(t.baseline.dropna().iloc[0]), ls="--", c="grey", lw=1, label="random baseline")
+            ax.fill_between(g[x].astype(float), g.ci_lo.astype(float), g.ci_hi.astype(float), alpha=0.2,
+                            color=line.get_color())
+        if t.baseline.notna().any():
+            ax.axhline(float(t.baseline.dropna().iloc[0]), ls="--", c="grey", lw=1, label="random baseline")
         ax.set(title=m, xlabel=x.replace("_", " "), ylabel=f"{m} (mean, 95% CI)")
     for ax in list(axes.flat)[n:]: ax.set_visible(False)
     for ax in list(axes.flat)[:n]:
@@ -187,26 +213,31 @@ def plot_sweep(table,         # `ci_table` rows
     fig.tight_layout()
     return fig
 
+# %% ../nbs/08b_sweep.ipynb #b7e10010
 def aggregate(out  # a sweep folder
              ) -> pd.DataFrame:
-    "Write the tidy metrics (CSV + parquet), the mean ± 95% CI table and the plots of a sweep folder; return the table."
-    import matplotlib; import matplotlib.pyplot as plt
-    out = Path(out)
+    "Write a sweep folder's tidy metrics (CSV + parquet), mean ± 95% CI table and plots; return the table."
+    import matplotlib.pyplot as plt
+    out = Path(out); sf = RunFolder(out)   # a sweep folder keeps its summary and figures where a run folder does
     tidy = tidy_metrics(out)
-    if tidy.empty: raise FileNotFoundError(f"no finished runs (metrics.json + params.json with status ok) under {out}; run the sweep first")
-    for name, write in (("metrics.csv", lambda p: tidy.to_csv(p, index=False)),
-                        ("metrics.parquet", lambda p: tidy.astype({c: str for c in tidy.columns if tidy[c].dtype == object}).to_parquet(p, index=False))):
-        atomic_write(out/name, write)
+    if tidy.empty:
+        raise FileNotFoundError(f"no finished runs (metrics.json + params.json with status ok) under {out}; "
+                                "run the sweep first")
+    as_text = {c: str for c in tidy.columns if tidy[c].dtype == object}
+    atomic_write(out/"metrics.csv", lambda p: tidy.to_csv(p, index=False))
+    atomic_write(out/"metrics.parquet", lambda p: tidy.astype(as_text).to_parquet(p, index=False))
     table = ci_table(tidy)
     atomic_write(out/"summary.csv", lambda t: table.to_csv(t, index=False))
-    shown = table[table.metric.str.endswith("@5") | table.metric.map(is_timing)] if table.metric.str.endswith("@5").any() else table
-    md = ["# vprec sweep `" + out.name + "`", "", f"{tidy.run.nunique()} finished runs; mean and 95% t-interval over seeds.", "",
-          md_table(shown.assign(**{"95% CI": [f"[{fmt_number(a)}, {fmt_number(b)}]" for a, b in zip(shown.ci_lo, shown.ci_hi)]})
-                        .drop(columns=["ci_lo", "ci_hi", "interval"]))]
-    atomic_write(out/"summary.md", lambda t: Path(t).write_text("\n".join(md) + "\n"))
+    at5 = table.metric.str.endswith("@5")
+    shown = table[at5 | table.metric.map(is_timing)] if at5.any() else table
+    cis = [f"[{fmt_number(a)}, {fmt_number(b)}]" for a, b in zip(shown.ci_lo, shown.ci_hi)]
+    md = ["# vprec sweep `" + out.name + "`", "",
+          f"{tidy.run.nunique()} finished runs; mean and 95% t-interval over seeds.", "",
+          md_table(shown.assign(**{"95% CI": cis}).drop(columns=["ci_lo", "ci_hi", "interval"]))]
+    atomic_write(sf.summary_path, lambda t: Path(t).write_text("\n".join(md) + "\n"))
     if "sample_size" in table:
         fig = plot_sweep(table)
-        atomic_write(out/"figures"/"sweep-headline.png", lambda t: fig.savefig(t, dpi=110, format="png")); plt.close(fig)
+        sf.save_figure(fig, "sweep", "headline", dpi=110); plt.close(fig)
     return table
 
 # %% ../nbs/08b_sweep.ipynb #sweep-040
@@ -215,7 +246,9 @@ def metrics_diff(a,  # a run folder (or a metrics.json)
                  tol=0.0  # largest absolute difference counted as equal
                 ) -> pd.DataFrame:
     "The metrics (timings excluded) whose value or interval differ between two runs; empty when they are identical."
-    load = lambda p: metric_values(json.loads((Path(p)/"metrics.json" if Path(p).is_dir() else Path(p)).read_text())).set_index("metric")
+    def load(p):
+        f = RunFolder(p).metrics_path if Path(p).is_dir() else Path(p)
+        return metric_values(json.loads(f.read_text())).set_index("metric")
     x, y = load(a), load(b)
     keep = [m for m in x.index.union(y.index) if not is_timing(m)]
     x, y = x.reindex(keep), y.reindex(keep)
@@ -228,14 +261,22 @@ def metrics_diff(a,  # a run folder (or a metrics.json)
 def ray_embed_images(encoder,         # an encoder (vprec.encoders interface), fitted when it needs fitting
                      images,          # image paths or bytes
                      batch_size=None, # images per forward batch (None: the encoder's default)
-                     num_cpus=None,   # CPUs of a local Ray started here (None: all); ignored when Ray is already running
+                     num_cpus=None,   # CPUs of a local Ray started here (None: all); ignored when Ray already runs
                      progress=False,  # show Ray Data's progress bars
                      keep_ray=False   # leave a Ray started here running (for further jobs) instead of shutting it down
                     ) -> tuple:
-    "Embed images through Ray Data with the encoder's own `preprocess` and `forward`: (X, ok, problems), as `embed_images`."
+    "Embed images with Ray Data and the encoder's `preprocessor` and `forward`; (X, ok, problems) as `embed_images`."
+    if "ray" not in sys.modules:
+        # Started from `uv run`, Ray would run its workers through `uv run` again, with the driver's command line: under
+        # `uv run --extra dev nbdev-test` that environment lacks the `scale` extra, and the workers never start
+        # (measured: 9.5 minutes of retries, then "Failed to startup worker"). A local Ray started here runs its
+        # workers with this interpreter instead, which has everything the encoder needs (a value set by the user wins).
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try: import ray, ray.data
-    except ImportError as e: raise ImportError("the Ray Data path needs the `scale` extra: pip install 'vprec[scale]'") from e
-    from vprec.encoders import read_rgb, stack_batch
+    except ImportError as e:
+        raise ImportError("the Ray Data path needs the `scale` extra: pip install 'vprec[scale]'") from e
+    from vprec.catalogue import read_image
+    from vprec.encoders import stack_batch
     started = not ray.is_initialized()
     if started:
         # On a busy 2-core machine a local Ray can miss its start-up deadline (the driver waits 30 s for the raylet):
@@ -247,24 +288,27 @@ def ray_embed_images(encoder,         # an encoder (vprec.encoders interface), f
             except Exception as e:
                 ray.shutdown()
                 if attempt == 2:
-                    raise RuntimeError(f"a local Ray could not start in 3 tries ({str(e).strip().splitlines()[0][:200]}); on a "
-                                       "loaded machine wait and retry, or connect to a running cluster with ray.init(address=...)") from e
+                    why = str(e).strip().splitlines()[0][:200]
+                    raise RuntimeError(f"a local Ray could not start in 3 tries ({why}); on a loaded machine wait and "
+                                       "retry, or connect to a running cluster with ray.init(address=...)") from e
     ray.data.DataContext.get_current().enable_progress_bars = progress
     images = list(images)
-    bs = int(batch_size or _batch_size(encoder))
+    bs = int(batch_size or encoder.default_batch_size())
     items = [{"i": i, "src": s if isinstance(s, (bytes, bytearray)) else str(s)} for i, s in enumerate(images)]
-    prep = _prep(encoder)   # the same per-image callable as the DataLoader path of embed_images
+    prep = encoder.preprocessor()   # the same per-image callable as the DataLoader path of embed_images
 
-    def decode(batch):      # stage 1, CPU tasks: read_rgb -> preprocess, per image; a bad image costs only itself
+    def decode(batch):      # stage 1, CPU tasks: read_image -> preprocess, per image; a bad image costs only itself
         xs, errs = [], []
         for src in batch["src"]:
-            try: xs.append(prep(read_rgb(src))); errs.append("")
-            except Exception as e: xs.append(None); errs.append(str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}")
+            try: xs.append(prep(read_image(src))); errs.append("")
+            except Exception as e:
+                xs.append(None); errs.append(str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}")
         good = [x for x in xs if x is not None]
         is_torch = bool(good) and type(good[0]).__module__.startswith("torch")
         shape = np.asarray(good[0]).shape if good else (0,)
         arr = np.stack([np.asarray(x, dtype=np.float32) if x is not None else np.zeros(shape, np.float32) for x in xs])
-        return {"i": np.asarray(batch["i"]), "x": arr, "err": np.array(errs, dtype=object), "torch": np.full(len(xs), is_torch)}
+        return {"i": np.asarray(batch["i"]), "x": arr, "err": np.array(errs, dtype=object),
+                "torch": np.full(len(xs), is_torch)}
 
     def forward(batch):     # stage 2 (GPU actors on a cluster): stack_batch -> forward, as in embed_images
         ok = batch["err"] == ""
@@ -283,6 +327,8 @@ def ray_embed_images(encoder,         # an encoder (vprec.encoders interface), f
     finally:
         if started and not keep_ray: ray.shutdown()
     ok = np.array([r["err"] == "" for r in rows], dtype=bool)
-    X = np.stack([r["y"] for r in rows if r["err"] == ""]).astype(np.float32) if ok.any() else np.zeros((0, encoder.dim), np.float32)
-    problems = [{"item": f"item {r['i']} ({str(images[r['i']])[:200]})", "problem": r["err"]} for r in rows if r["err"] != ""]
+    X = (np.stack([r["y"] for r in rows if r["err"] == ""]).astype(np.float32) if ok.any()
+         else np.zeros((0, encoder.dim), np.float32))
+    problems = [{"item": f"item {r['i']} ({str(images[r['i']])[:200]})", "problem": r["err"]}
+                for r in rows if r["err"] != ""]
     return X, ok, problems

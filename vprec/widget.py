@@ -1,4 +1,4 @@
-"""One call, `app(run_dir)`, opens a JupyterLab widget to search a catalogue by photo, text or product, tune the re-ranking with sliders, and play seed 001's like-a-product session.
+"""`app(run_dir)`: a JupyterLab widget to search by photo, text or product, tune the ranking, play a session
 
 Docs: https://vprec.github.io/vprec/widget.html.md"""
 
@@ -13,14 +13,16 @@ import numpy as np
 import pandas as pd
 import ipywidgets as W
 import traitlets
+from fastcore.basics import patch
 from PIL import Image
 from .catalogue import read_image
+from .runfolder import RunFolder
 
 # %% auto #0
 __all__ = ['MAX_UPLOAD_MB', 'SKIP_COLUMNS', 'SEP', 'CARD_W', 'THUMB', 'thumbnail_jpeg', 'placeholder_jpeg', 'read_upload',
            'product_option', 'match_products', 'resolve_product', 'filter_options', 'Card', 'explain',
-           'cards_from_results', 'SearchView', 'AppState', 'search', 'SessionView', 'session_view', 'session_like',
-           'session_skip', 'session_reset', 'TipImage', 'CardWidget', 'App', 'app']
+           'cards_from_results', 'SearchView', 'AppState', 'html_text', 'message_html', 'search', 'SessionView',
+           'session_view', 'session_like', 'session_skip', 'session_reset', 'TipImage', 'CardWidget', 'App', 'app']
 
 # %% ../nbs/07_widget.ipynb #e0b654ff
 MAX_UPLOAD_MB = 10  # uploads larger than this are refused before decoding
@@ -34,15 +36,17 @@ def thumbnail_jpeg(img:Image.Image, # a PIL image
     b = io.BytesIO(); im.save(b, "JPEG", quality=quality)
     return b.getvalue()
 
+# %% ../nbs/07_widget.ipynb #b0c10002
 def placeholder_jpeg(size:int=128, # side in pixels
                     ) -> bytes:
     "A light grey square for products without a thumbnail."
     return thumbnail_jpeg(Image.new("RGB", (size, size), (236, 236, 236)), size)
 
+# %% ../nbs/07_widget.ipynb #b0c10004
 def read_upload(value, # `FileUpload.value`: a tuple of dicts (ipywidgets 8), a dict of dicts (7) or raw bytes
                 max_mb:float=MAX_UPLOAD_MB, # size limit in megabytes
                ) -> tuple[str, bytes, Image.Image]:
-    "The first uploaded file as (name, bytes, RGB image), decoded by `vprec.catalogue.read_image`; `ValueError` naming the file for empty, too large or non-image uploads."
+    "The first uploaded file as (name, bytes, RGB image), decoded by `read_image`; else ValueError naming the file."
     if isinstance(value, dict): value = tuple(value.values())
     if isinstance(value, (bytes, bytearray, memoryview)): value = ({"name": "upload", "content": value},)
     if not value: raise ValueError("no file uploaded: click Upload photo and choose a JPEG or PNG")
@@ -70,6 +74,7 @@ def product_option(pid:str, # product id
     t = "" if title is None or (isinstance(title, float) and np.isnan(title)) else str(title)
     return f"{pid}{SEP}{t[:width - 1] + '…' if len(t) > width else t}" if t else str(pid)
 
+# %% ../nbs/07_widget.ipynb #b0c10005
 def match_products(df:pd.DataFrame, # catalogue table with `id` and `title`
                    text:str, # what was typed
                    limit:int=30, # at most this many suggestions
@@ -80,13 +85,13 @@ def match_products(df:pd.DataFrame, # catalogue table with `id` and `title`
     if not text: hit = pd.Series(True, index=df.index)
     else:
         hit = ids.str.lower().str.startswith(text)
-        words = text.split()
         tw = pd.Series(True, index=df.index)
-        for w_ in words: tw &= titles.str.contains(w_, regex=False)
+        for w_ in text.split(): tw &= titles.str.contains(w_, regex=False)
         hit |= tw
     sel = df[hit].head(limit)
     return [product_option(i, t) for i, t in zip(sel["id"].astype(str), sel["title"])]
 
+# %% ../nbs/07_widget.ipynb #b0c10007
 def resolve_product(df:pd.DataFrame, # catalogue table with `id` and `title`
                     text:str, # an id, a picker option `id · title`, or title words
                    ) -> str:
@@ -101,6 +106,7 @@ def resolve_product(df:pd.DataFrame, # catalogue table with `id` and `title`
     if not m: raise KeyError(f"no product has the id or title words {t!r}; try fewer words or another id")
     raise KeyError(f"several products match {t!r}: pick one of the suggestions, or type its id")
 
+# %% ../nbs/07_widget.ipynb #b0c10009
 def filter_options(df:pd.DataFrame, # catalogue table
                    max_values:int=30, # a column with more distinct values than this is not a filter
                    skip=None, # columns never offered (default: ids, titles, image and hash columns)
@@ -133,15 +139,17 @@ class Card:
     tooltip: str  # every explanation field, for hover
     kind: str = ""  # "", "similar", "explore" or "liked" (session galleries)
 
+# %% ../nbs/07_widget.ipynb #b0c10011
 def _num(v):
     try: v = float(v)
     except (TypeError, ValueError): return None
     return None if np.isnan(v) else v
 
+# %% ../nbs/07_widget.ipynb #cc9c295b
 def explain(row:dict, # one row of `Recommendations.results`
             label:str|None=None, # the label column
            ) -> tuple[str, str]:
-    "A short explanation (image and text similarity; category similarity and label match) and the full tooltip text for one result row."
+    "A result row's short explanation (image, text and category similarity, label match) and its full tooltip text."
     line1, line2, full = [], [], []
     for col, name in [("score", "score"), ("relevance", "relevance"), ("image_sim", "image"), ("text_sim", "text"),
                       ("category_soft", "category")]:
@@ -161,14 +169,15 @@ def explain(row:dict, # one row of `Recommendations.results`
         full.append(f"rank {int(rk) if rk is not None else '?'} (before re-ranking: {int(rb)})")
     return "\n".join(short), "\n".join(full)
 
+# %% ../nbs/07_widget.ipynb #b0c10013
 def cards_from_results(results:pd.DataFrame, # `Recommendations.results`
                        label:str|None=None, # the label column shown on each card
                        thumbs:dict|None=None, # id -> thumbnail bytes, used when `results` has no thumbnail column
                       ) -> list[Card]:
     "One `Card` per result row, in rank order."
     out = []
-    cols = ["id", "title", "thumbnail", "score", "relevance", "image_sim", "text_sim", "category_soft", "category_match",
-            "rank", "rank_before_rerank"] + ([label] if label else [])
+    cols = ["id", "title", "thumbnail", "score", "relevance", "image_sim", "text_sim", "category_soft",
+            "category_match", "rank", "rank_before_rerank"] + ([label] if label else [])
     cols = [c for c in dict.fromkeys(cols) if c in results.columns]
     lists = {c: results[c].tolist() for c in cols}   # column-wise: row-wise access to arrow-backed columns is slow
     for j in range(len(results)):
@@ -199,9 +208,11 @@ class SearchView:
 
     def table(self) -> pd.DataFrame:
         "The cards as a table (id, title, label, score, explanation), for printing."
-        return pd.DataFrame([dict(id=c.id, title=c.title, label=c.label, score=None if c.score is None else round(c.score, 3), why=c.caption.replace("\n", " · "))
-                             for c in self.cards], columns=["id", "title", "label", "score", "why"])
+        rows = [dict(id=c.id, title=c.title, label=c.label, score=None if c.score is None else round(c.score, 3),
+                     why=c.caption.replace("\n", " · ")) for c in self.cards]
+        return pd.DataFrame(rows, columns=["id", "title", "label", "score", "why"])
 
+# %% ../nbs/07_widget.ipynb #b0c10016
 class AppState:
     "The recommender, the catalogue table and the current session: everything the callbacks read."
     def __init__(self, recommender, # a `vprec.recommend.Recommender` (or anything answering its interface)
@@ -219,71 +230,89 @@ class AppState:
         self.df_by_id = self.df.assign(id=self.df["id"].astype(str)).set_index("id", drop=False)
         meta = getattr(recommender.catalogue, "meta", {}) or {}
         if label is not None and label not in self.df.columns:
-            raise KeyError(f"label column {label!r} is not in the catalogue; columns: {', '.join(map(str, self.df.columns))}")
-        self.label = label or getattr(recommender, "label", None) or meta.get("label") or next((c for c in ("articleType", "label", "category") if c in self.df), None)
+            cols = ', '.join(map(str, self.df.columns))
+            raise KeyError(f"label column {label!r} is not in the catalogue; columns: {cols}")
+        self.label = (label or getattr(recommender, "label", None) or meta.get("label")
+                      or next((c for c in ("articleType", "label", "category") if c in self.df), None))
         self.n, self.n_exploit, self.seed, self.max_upload_mb = n, n_exploit, seed, max_upload_mb
         self._session, self.filters = session, filter_options(self.df)
         self.lock, self.warm_s, self.warm_error = threading.RLock(), None, None
 
-    def warm(self) -> float:
-        "Load what a first search would otherwise wait for (title-text vectors, category similarities, the image encoder); seconds taken."
-        t0 = time.perf_counter()
-        with self.lock:
-            try:
-                first = str(self.df["id"].iloc[0])
-                titles = self.df["title"].dropna().astype(str) if "title" in self.df else pd.Series([], dtype=str)
-                words = [w_ for w_ in (titles.iloc[0].split() if len(titles) else []) if len(w_) > 2]   # a word of a real title
-                self.rec.recommend(id=first, k=1, weights=dict(image=1.0, text=0.5, category=0.5))
-                if words: self.rec.recommend(text=words[-1], k=1)
-                enc = getattr(self.rec, "encoder", None)
-                if enc is not None and getattr(enc, "modality", "image") == "image":   # first image query: encoder start-up
-                    self.rec.recommend(image=read_image(self.thumbnail(first)), k=1)
-            except Exception as e: self.warm_error = f"{type(e).__name__}: {e}"
-        self.warm_s = time.perf_counter() - t0
-        return self.warm_s
+# %% ../nbs/07_widget.ipynb #b0c10018
+@patch(cls_method=True)
+def from_run(cls:AppState, run_dir, # a run folder with a catalogue and embeddings (path or `RunFolder`)
+             encoder=None, # embeddings to use (default: the latest)
+             **kw, # passed on to `AppState` (label, n, n_exploit, seed, max_upload_mb)
+            ):
+    "The app's state over `Recommender.from_run(run_dir, encoder)`: the recommender, its catalogue and thumbnails."
+    from vprec.recommend import Recommender
+    return cls(Recommender.from_run(run_dir, encoder=encoder), run_dir=RunFolder.of(run_dir), **kw)
 
-    @classmethod
-    def from_run(cls, run_dir, # a run folder with a catalogue and embeddings
-                 encoder=None, # embeddings to use (default: the latest)
-                 **kw, # passed on to `AppState` (label, n, n_exploit, seed, max_upload_mb)
-                ):
-        "The app's state over `Recommender.from_run(run_dir, encoder)`: the recommender, its catalogue and thumbnails."
-        from vprec.recommend import Recommender
-        return cls(Recommender.from_run(run_dir, encoder=encoder), run_dir=run_dir, **kw)
+# %% ../nbs/07_widget.ipynb #b0c10020
+@patch(as_prop=True)
+def session(self:AppState):
+    "The shopper's `vprec.recommend.Session`, made on first use."
+    if self._session is None:
+        from vprec.recommend import Session
+        self._session = Session(self.rec, n=self.n, n_exploit=self.n_exploit, seed=self.seed)
+    return self._session
 
-    @property
-    def session(self):
-        if self._session is None:
-            from vprec.recommend import Session
-            self._session = Session(self.rec, n=self.n, n_exploit=self.n_exploit, seed=self.seed)
-        return self._session
+# %% ../nbs/07_widget.ipynb #b0c10022
+@patch
+def thumbnail(self:AppState, pid:str, # a product id
+             ) -> bytes:
+    "The catalogue thumbnail of product `pid` (a placeholder when it has none)."
+    th = self.df_by_id.at[pid, "thumbnail"] if "thumbnail" in self.df_by_id and pid in self.df_by_id.index else None
+    return bytes(th) if isinstance(th, (bytes, bytearray)) and th else placeholder_jpeg()
 
-    def thumbnail(self, pid:str, # a product id
-                 ) -> bytes:
-        "The catalogue thumbnail of product `pid` (a placeholder when it has none)."
-        th = self.df_by_id.at[pid, "thumbnail"] if "thumbnail" in self.df_by_id and pid in self.df_by_id.index else None
-        return bytes(th) if isinstance(th, (bytes, bytearray)) and th else placeholder_jpeg()
+# %% ../nbs/07_widget.ipynb #b0c10024
+@patch
+def card(self:AppState, pid:str, # a product id
+         kind:str="", # what the card is: "", "similar", "explore" or "liked"
+        ) -> Card:
+    "A card for a catalogue product outside any results table (session galleries, the liked strip)."
+    r = self.df_by_id.loc[pid]
+    title = "" if pd.isna(r.get("title")) else str(r.get("title"))
+    lab = "" if not self.label or pd.isna(r.get(self.label)) else str(r.get(self.label))
+    return Card(pid, title, lab, None, self.thumbnail(pid), lab, f"{title}\nid {pid}", kind)
 
-    def card(self, pid:str, # a product id
-             kind:str="", # what the card is: "", "similar", "explore" or "liked"
-            ) -> Card:
-        "A card for a catalogue product outside any results table (session galleries, the liked strip)."
-        r = self.df_by_id.loc[pid]
-        title = "" if pd.isna(r.get("title")) else str(r.get("title"))
-        lab = "" if not self.label or pd.isna(r.get(self.label)) else str(r.get(self.label))
-        return Card(pid, title, lab, None, self.thumbnail(pid), lab, f"{title}\nid {pid}", kind)
+# %% ../nbs/07_widget.ipynb #b0c10026
+@patch
+def warm(self:AppState) -> float:
+    "Load what a first search would wait for (title-text vectors, category similarities, the image encoder); seconds."
+    t0 = time.perf_counter()
+    with self.lock:
+        try:
+            first = str(self.df["id"].iloc[0])
+            titles = self.df["title"].dropna().astype(str) if "title" in self.df else pd.Series([], dtype=str)
+            # a word of a real title
+            words = [w_ for w_ in (titles.iloc[0].split() if len(titles) else []) if len(w_) > 2]
+            self.rec.recommend(id=first, k=1, weights=dict(image=1.0, text=0.5, category=0.5))
+            if words: self.rec.recommend(text=words[-1], k=1)
+            enc = getattr(self.rec, "encoder", None)
+            if enc is not None and getattr(enc, "modality", "image") == "image":   # first image query: encoder start-up
+                self.rec.recommend(image=read_image(self.thumbnail(first)), k=1)
+        except Exception as e: self.warm_error = f"{type(e).__name__}: {e}"
+    self.warm_s = time.perf_counter() - t0
+    return self.warm_s
 
-def _esc(s):
-    "`s` as HTML text, safe inside an element or a quoted attribute: every string from the catalogue or the user goes through this."
+# %% ../nbs/07_widget.ipynb #b0c10029
+def html_text(s, # any value (None shows as nothing)
+             ) -> str:
+    "`s` as HTML text, safe inside an element or a quoted attribute: every catalogue or user string goes through this."
     return html.escape("" if s is None else str(s), quote=True)
 
-def _message(kind, text):
-    "The message box: `text` is plain text (escaped here, so a catalogue value or an error can never become markup)."
+# %% ../nbs/07_widget.ipynb #971a2d7c
+def message_html(kind:str, # "error", "info" or "ok"
+                 text:str, # plain text (escaped here, so a catalogue value or an error never becomes markup)
+                ) -> str:
+    "The widget's message box for `text`."
     colours = {"error": ("#fdecea", "#b3261e"), "info": ("#eef4fb", "#1d4f91"), "ok": ("#eef7ee", "#1e6b2f")}
     bg, fg = colours[kind]
     return (f'<div style="background:{bg};color:{fg};padding:6px 10px;border-radius:6px;font-size:13px;'
-            f'line-height:1.35">{_esc(text)}</div>')
+            f'line-height:1.35">{html_text(text)}</div>')
 
+# %% ../nbs/07_widget.ipynb #b0c10031
 def search(state:AppState, # the app's state
            mode:str="text", # "text", "product" or "image"
            text:str="", # the text query
@@ -310,35 +339,37 @@ def search(state:AppState, # the app's state
             if mode == "text":
                 if not (text or "").strip(): raise ValueError("type a few words to search for, e.g. 'red summer dress'")
                 q["text"] = text.strip()
-                view.query_caption = f"<b>Text</b><br>“{_esc(q['text'])}”"
+                view.query_caption = f"<b>Text</b><br>“{html_text(q['text'])}”"
             elif mode == "product":
                 pid = resolve_product(state.df, product)
                 q["id"] = pid
                 view.query_thumbnail = state.thumbnail(pid)
                 r = state.df_by_id.loc[pid]
                 title, lab = r.get("title"), r.get(state.label) if state.label else None
-                view.query_caption = (f"<b>{_esc(pid if pd.isna(title) or title == '' else title)}</b><br>id {_esc(pid)}"
-                                      + (f" · {_esc(lab)}" if lab is not None and not pd.isna(lab) else ""))
+                shown = pid if pd.isna(title) or title == '' else title
+                view.query_caption = (f"<b>{html_text(shown)}</b><br>id {html_text(pid)}"
+                                      + (f" · {html_text(lab)}" if lab is not None and not pd.isna(lab) else ""))
             elif mode == "image":
                 name, data, img = read_upload(upload, state.max_upload_mb)
                 q["image"] = img
                 view.query_thumbnail = thumbnail_jpeg(img, 160)
-                view.query_caption = f"<b>Photo</b><br>{_esc(name)} ({img.size[0]}×{img.size[1]})"
+                view.query_caption = f"<b>Photo</b><br>{html_text(name)} ({img.size[0]}×{img.size[1]})"
             else: raise ValueError(f"unknown query mode {mode!r}: use 'text', 'product' or 'image'")
             recs = state.rec.recommend(**q)
             view.cards = cards_from_results(recs.results, state.label)
             view.query = {a: (b if a != "image" else "<image>") for a, b in q.items()}
             view.elapsed_ms = (time.perf_counter() - t0) * 1e3
             if not view.cards:
-                view.message = _message("info", "No product is left for this query: loosen the filters.")
+                view.message = message_html("info", "No product is left for this query: loosen the filters.")
             else:
-                view.message = _message("ok", f"{len(view.cards)} results in {view.elapsed_ms:.0f} ms"
-                                        + (f" · MMR λ={q['mmr']:g}" if q["mmr"] is not None else "")
-                                        + (f" · filters: {', '.join(f'{c}={v}' for c, v in q['filters'].items())}" if q["filters"] else ""))
+                fs = q["filters"]
+                fs_text = f" · filters: {', '.join(f'{c}={v}' for c, v in fs.items())}" if fs else ""
+                view.message = message_html("ok", f"{len(view.cards)} results in {view.elapsed_ms:.0f} ms"
+                                            + (f" · MMR λ={q['mmr']:g}" if q["mmr"] is not None else "") + fs_text)
     except Exception as e:  # the widget shows every failure as a message, never as a traceback
         view.ok, view.cards = False, []
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        view.message = _message("error", f"⚠ {msg}")
+        view.message = message_html("error", f"⚠ {msg}")
         view.elapsed_ms = (time.perf_counter() - t0) * 1e3
     return view
 
@@ -351,6 +382,7 @@ class SessionView:
     status: str = ""  # HTML: round, likes, products seen
     message: str = ""  # HTML: an error, if any
 
+# %% ../nbs/07_widget.ipynb #b0c10032
 def _kinds(session, gallery:list[str]) -> list[str]:
     "Mark each gallery item 'similar' (nearest to the liked products) or 'explore' (random)."
     hist = getattr(session, "history", None)
@@ -361,6 +393,7 @@ def _kinds(session, gallery:list[str]) -> list[str]:
     n_ex = getattr(session, "n_exploit", 5)
     return ["similar" if j < n_ex else "explore" for j in range(len(gallery))]
 
+# %% ../nbs/07_widget.ipynb #9b32d34a
 def session_view(state:AppState, # the app's state
                  gallery:list[str]|None=None, # the gallery to show (default: `session.gallery()`)
                  message:str="", # an error message to show
@@ -375,24 +408,29 @@ def session_view(state:AppState, # the app's state
               + (" · <i>every product has been shown: reset to start again</i>" if not g else ""))
     return SessionView(cards, liked, status, message)
 
+# %% ../nbs/07_widget.ipynb #b0c10033
 def _guard(state, fn):
+    "The session view after `fn()` (the next gallery), or the same view with the error as a message."
     try:
         with state.lock: return session_view(state, fn())
     except Exception as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        return session_view(state, message=_message("error", f"⚠ {msg}"))
+        return session_view(state, message=message_html("error", f"⚠ {msg}"))
 
+# %% ../nbs/07_widget.ipynb #15024786
 def session_like(state:AppState, # the app's state
                  pid:str, # the liked product
                 ) -> SessionView:
     "Like `pid`, move to the next gallery."
     return _guard(state, lambda: state.session.like(str(pid)))
 
+# %% ../nbs/07_widget.ipynb #b0c10035
 def session_skip(state:AppState, # the app's state
                 ) -> SessionView:
     "Next gallery without a like."
     return _guard(state, lambda: state.session.skip())
 
+# %% ../nbs/07_widget.ipynb #b0c10037
 def session_reset(state:AppState, # the app's state
                  ) -> SessionView:
     "Start the session again (same seed, so the same first gallery)."
@@ -406,31 +444,32 @@ THUMB = 128  # thumbnail side in pixels
 
 def _card_html(c:Card) -> str:
     "The text part of a card: title, label and score, explanation line; the full explanation on hover."
-    title = _esc(c.title[:60] + ("…" if len(c.title) > 60 else ""))
-    score = f'<span style="float:right;font-weight:600;color:#1d4f91">{c.score:.3f}</span>' if c.score is not None else ""
-    badge = {"similar": ("#e3f1e6", "#1e6b2f", "similar"), "explore": ("#fff2dc", "#8a5300", "explore"),
-             }.get(c.kind)
+    title = html_text(c.title[:60] + ("…" if len(c.title) > 60 else ""))
+    score = (f'<span style="float:right;font-weight:600;color:#1d4f91">{c.score:.3f}</span>'
+             if c.score is not None else "")
+    badge = {"similar": ("#e3f1e6", "#1e6b2f", "similar"), "explore": ("#fff2dc", "#8a5300", "explore")}.get(c.kind)
     b = (f'<span style="background:{badge[0]};color:{badge[1]};border-radius:8px;padding:0 6px;font-size:11px;'
          f'margin-right:4px">{badge[2]}</span>') if badge else ""
-    return (f'<div style="font-size:12px;line-height:1.3;width:{CARD_W - 8}px" title="{_esc(c.tooltip)}">'
+    caption = (f'<div style="color:#777;font-size:11px;margin-top:2px">'
+               f'{html_text(c.caption).replace(chr(10), "<br>")}</div>' if c.caption and c.kind == "" else "")
+    return (f'<div style="font-size:12px;line-height:1.3;width:{CARD_W - 8}px" title="{html_text(c.tooltip)}">'
             f'<div style="height:31px;overflow:hidden;font-weight:600;color:#222">{title}</div>'
-            f'<div style="color:#555;margin-top:2px">{b}{_esc(c.label)}{score}</div>'
-            + (f'<div style="color:#777;font-size:11px;margin-top:2px">{_esc(c.caption).replace(chr(10), "<br>")}</div>'
-               if c.caption and c.kind == "" else "")
-            + '</div>')
+            f'<div style="color:#555;margin-top:2px">{b}{html_text(c.label)}{score}</div>' + caption + '</div>')
 
+# %% ../nbs/07_widget.ipynb #b0c10040
 class TipImage(W.Image):
-    "`ipywidgets.Image` whose tooltip shows on hover (8.1's front end sets an element's title only when it has an empty `description`)."
+    "`ipywidgets.Image` whose tooltip shows on hover (8.1's front end sets a title only with an empty `description`)."
     description = traitlets.Unicode("").tag(sync=True)
 
+# %% ../nbs/07_widget.ipynb #b0c10042
 class CardWidget(W.VBox):
     "One product card: thumbnail, title, label and score, explanation, and an action button."
     def __init__(self, action:str, # the button's caption, e.g. "More like this"
                  on_click, # called with the shown product's id when the button is pressed
                  thumb:int=THUMB, # thumbnail side in pixels
                 ):
-        self.img = TipImage(format="jpeg", layout=W.Layout(width=f"{thumb}px", height=f"{thumb}px", object_fit="contain",
-                                                          margin="0 auto"))
+        self.img = TipImage(format="jpeg", layout=W.Layout(width=f"{thumb}px", height=f"{thumb}px",
+                                                          object_fit="contain", margin="0 auto"))
         self.text = W.HTML()
         self.button = W.Button(description=action, layout=W.Layout(width=f"{CARD_W - 12}px", height="26px"),
                                style=dict(font_size="12px"))
@@ -448,17 +487,30 @@ class CardWidget(W.VBox):
         self.pid = c.id
         self.img.value, self.img.tooltip, self.text.value = c.thumbnail, c.tooltip, _card_html(c)
         self.layout.display = "flex"
-        self.layout.border = {"similar": "1px solid #9cc9a6", "explore": "1px solid #f0c987"}.get(c.kind, "1px solid #e2e2e2")
+        borders = {"similar": "1px solid #9cc9a6", "explore": "1px solid #f0c987"}
+        self.layout.border = borders.get(c.kind, "1px solid #e2e2e2")
 
+# %% ../nbs/07_widget.ipynb #ccdb9f75
 def _grid():
     return W.Box(layout=W.Layout(display="flex", flex_flow="row wrap", align_items="flex-start", width="100%"))
 
 # %% ../nbs/07_widget.ipynb #77787845
 def _slider(cls, desc, value, lo, hi, step, tip, fmt=None):
+    "A slider of the ranking panel: labelled, 316 px wide, firing only on release."
     kw = dict(readout_format=fmt) if fmt else {}
     return cls(value=value, min=lo, max=hi, step=step, description=desc, tooltip=tip, continuous_update=False,
                style={"description_width": "118px"}, layout=W.Layout(width="316px"), **kw)
 
+# %% ../nbs/07_widget.ipynb #ab9bacce
+def _dedup_start(rec):
+    "The recommender's near-duplicate threshold (calibrated per encoder), where the de-dup slider starts."
+    v = getattr(rec, "dedup", None)
+    return float(v) if isinstance(v, (int, float)) and 0 < v <= 1 else 0.985
+
+# %% ../nbs/07_widget.ipynb #012fc5fb
+def _section(t): return W.HTML(f'<div style="font-weight:600;color:#333;margin:8px 0 2px;font-size:13px">{t}</div>')
+
+# %% ../nbs/07_widget.ipynb #75d1d6be
 class App(W.VBox):
     "The vprec widget: a Search tab and a Session tab over one `AppState`."
     def __init__(self, state:AppState, # what the callbacks read (see `AppState.from_run`)
@@ -470,9 +522,11 @@ class App(W.VBox):
         self.text = W.Text(placeholder="Describe it: red summer dress", continuous_update=False,
                            layout=W.Layout(width="220px"))
         self.text.add_class("vprec-text")
-        self.text_go = W.Button(description="Search", icon="search", button_style="primary", layout=W.Layout(width="92px"))
+        self.text_go = W.Button(description="Search", icon="search", button_style="primary",
+                                layout=W.Layout(width="92px"))
         self.picker = W.Combobox(placeholder="Pick: id or title words", ensure_option=False,
-                                 options=match_products(df, "", 40), continuous_update=True, layout=W.Layout(width="220px"))
+                                 options=match_products(df, "", 40), continuous_update=True,
+                                 layout=W.Layout(width="220px"))
         self.picker.add_class("vprec-picker")
         self.pick_go = W.Button(description="Similar", icon="clone", layout=W.Layout(width="92px"))
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="Upload photo", icon="upload",
@@ -480,41 +534,48 @@ class App(W.VBox):
         self.k = _slider(W.IntSlider, "results k", 12, 4, max_k, 1, "how many results to show")
         self.mmr = _slider(W.FloatSlider, "MMR λ", 1.0, 0.0, 1.0, 0.05,
                            "1 = pure relevance; lower trades relevance for diversity (seed 002: 0.9, 0.5, 0.1)", ".2f")
-        d0 = self._default_dedup()
+        d0 = _dedup_start(state.rec)
         self.dedup = _slider(W.FloatSlider, "de-dup ≥", d0, min(0.5, d0), 1.0, 0.001,
-                             "results more similar than this to a better one are dropped as near-duplicates; 1 = off", ".3f")
-        self.w_image = _slider(W.FloatSlider, "w image", 0.0, 0.0, 1.0, 0.05, "hybrid weight of image similarity", ".2f")
-        self.w_text = _slider(W.FloatSlider, "w text", 0.0, 0.0, 1.0, 0.05, "hybrid weight of title-text similarity", ".2f")
-        self.w_cat = _slider(W.FloatSlider, "w category", 0.0, 0.0, 1.0, 0.05, "hybrid weight of the category signal", ".2f")
+                             "results more similar than this to a better one are dropped as near-duplicates; 1 = off",
+                             ".3f")
+        weight = lambda name, what: _slider(W.FloatSlider, f"w {name}", 0.0, 0.0, 1.0, 0.05, f"hybrid weight of {what}",
+                                            ".2f")
+        self.w_image = weight("image", "image similarity")
+        self.w_text = weight("text", "title-text similarity")
+        self.w_cat = weight("category", "the category signal")
         self.filters = {c: W.Dropdown(options=opts, index=0, description=c, style={"description_width": "118px"},
                                       layout=W.Layout(width="310px")) for c, opts in state.filters.items()}
         self.query_img = TipImage(format="jpeg", layout=W.Layout(width="160px", height="160px", object_fit="contain",
                                                                  display="none"))
         self.query_txt = W.HTML(layout=W.Layout(width="310px"))
         self.msg = W.HTML(); self.msg.add_class("vprec-msg")
-        self.cards = [CardWidget("More like this", self.more_like_this) for _ in range(max_k)]
+        self.cards = [CardWidget("More like this", lambda pid: self.more_like_this(pid)) for _ in range(max_k)]
         for c in self.cards: c.show(None)
         self.gallery = _grid(); self.gallery.children = self.cards
         self.gallery.add_class("vprec-results")
-        # --- wiring
+        # --- wiring (through lambdas: the methods are patched on below)
+        self.on_pick = lambda ch: self._picker_changed(ch)
         self.text_go.on_click(lambda _: self.run("text"))
         self.text.observe(lambda ch: self.run("text") if ch["new"].strip() else None, "value")
-        self.picker.observe(self._picker_changed, "value")
+        self.picker.observe(self.on_pick, "value")
         self.pick_go.on_click(lambda _: self.run("product"))
-        self.upload.observe(self._uploaded, "value")
+        self.upload.observe(lambda ch: self._uploaded(ch), "value")
         for w_ in [self.k, self.mmr, self.dedup, self.w_image, self.w_text, self.w_cat, *self.filters.values()]:
             w_.observe(lambda ch: self.rerun(), "value")
         enc = getattr(getattr(state.rec, "embeddings", None), "encoder", None)
+        run_name = RunFolder.of(state.run_dir).path.name if state.run_dir else None
         head = W.HTML(f'<div style="font-size:13px;color:#555">{len(df):,} products'
-                      + (f' · encoder <b>{_esc(enc)}</b>' if enc else "") + f' · label <b>{_esc(state.label)}</b>' + (f' · run <code>{_esc(Path(state.run_dir).name)}</code>' if state.run_dir else "")
+                      + (f' · encoder <b>{html_text(enc)}</b>' if enc else "")
+                      + f' · label <b>{html_text(state.label)}</b>'
+                      + (f' · run <code>{html_text(run_name)}</code>' if run_name else "")
                       + ' · hover a picture for the full explanation</div>')
-        def section(t): return W.HTML(f'<div style="font-weight:600;color:#333;margin:8px 0 2px;font-size:13px">{t}</div>')
-        self.query_box = W.VBox([self.query_img, self.query_txt], layout=W.Layout(align_items="flex-start", margin="6px 0"))
+        self.query_box = W.VBox([self.query_img, self.query_txt],
+                                layout=W.Layout(align_items="flex-start", margin="6px 0"))
         self.query_box.add_class("vprec-query")
-        left = W.VBox([section("Query"), W.HBox([self.text, self.text_go]), W.HBox([self.picker, self.pick_go]), self.upload,
-                       self.query_box,
-                       section("Ranking"), self.k, self.mmr, self.dedup, self.w_image, self.w_text, self.w_cat,
-                       section("Filters"), *self.filters.values()],
+        left = W.VBox([_section("Query"), W.HBox([self.text, self.text_go]), W.HBox([self.picker, self.pick_go]),
+                       self.upload, self.query_box,
+                       _section("Ranking"), self.k, self.mmr, self.dedup, self.w_image, self.w_text, self.w_cat,
+                       _section("Filters"), *self.filters.values()],
                       layout=W.Layout(width="330px", min_width="330px", padding="0 12px 0 0",
                                       border_right="1px solid #eee"))
         right = W.VBox([self.msg, self.gallery], layout=W.Layout(flex="1 1 auto", padding="0 0 0 12px", width="100%"))
@@ -522,7 +583,7 @@ class App(W.VBox):
         # --- session tab
         self.s_status, self.s_msg = W.HTML(), W.HTML()
         self.s_status.add_class("vprec-status")
-        self.s_cards = [CardWidget("♥ Like", self.like) for _ in range(state.n)]
+        self.s_cards = [CardWidget("♥ Like", lambda pid: self.like(pid)) for _ in range(state.n)]
         self.s_gallery = _grid(); self.s_gallery.children = self.s_cards
         per_row = max(state.n_exploit, state.n - state.n_exploit, 1)
         self.s_gallery.layout.max_width = f"{per_row * (CARD_W + 6 + 2) + 4}px"
@@ -532,118 +593,148 @@ class App(W.VBox):
         self.s_reset = W.Button(description="Reset", icon="refresh", layout=W.Layout(width="100px"))
         self.s_skip.on_click(lambda _: self.show_session(session_skip(self.state)))
         self.s_reset.on_click(lambda _: self.show_session(session_reset(self.state)))
-        intro = W.HTML('<div style="font-size:13px;color:#555;max-width:820px;line-height:1.45">Like the product closest to what you '
-                       'are looking for. After the first like, <b>similar</b> products are the nearest to the mean of '
-                       'your likes and <b>explore</b> ones are random (seed 001); no product is shown twice.</div>')
+        intro = W.HTML('<div style="font-size:13px;color:#555;max-width:820px;line-height:1.45">Like the product '
+                       'closest to what you are looking for. After the first like, <b>similar</b> products are the '
+                       'nearest to the mean of your likes and <b>explore</b> ones are random (seed 001); no product is '
+                       'shown twice.</div>')
         self.session_tab = W.VBox([intro, W.HBox([self.s_status, self.s_skip, self.s_reset],
                                                  layout=W.Layout(align_items="center", margin="6px 0")),
-                                   self.s_msg, self.s_gallery, section("Liked"), self.s_liked])
+                                   self.s_msg, self.s_gallery, _section("Liked"), self.s_liked])
         self.tabs = W.Tab([self.search_tab, self.session_tab])
         self.tabs.titles = ("Search", "Session")
         self._session_started = False
-        self.tabs.observe(self._tab_changed, "selected_index")
+        self.tabs.observe(lambda ch: self._tab_changed(ch), "selected_index")
         self.ready = W.HTML(layout=W.Layout(margin="0 0 0 6px"))
         super().__init__([W.HBox([head, self.ready]), self.tabs], layout=W.Layout(width="100%"))
         self.add_class("vprec-app")
-        self.msg.value = _message("info", "Type a few words, pick a product or upload a photo to search.")
+        self.msg.value = message_html("info", "Type a few words, pick a product or upload a photo to search.")
 
     def __repr__(self):
-        return (f"vprec widget: {len(self.state.df):,} products" + (f" of run {self.state.run_dir}" if self.state.run_dir else "")
-                + " (a live widget: it shows in JupyterLab with a running kernel)")
+        run = f" of run {self.state.run_dir}" if self.state.run_dir else ""
+        return (f"vprec widget: {len(self.state.df):,} products{run} "
+                "(a live widget: it shows in JupyterLab with a running kernel)")
 
-    def warm_up(self, background:bool=True, # warm up in a daemon thread; False: before returning
+# %% ../nbs/07_widget.ipynb #b0c10046
+@patch
+def show_search(self:App, v:SearchView, # what `search` returned
                ):
-        "Run `AppState.warm` (in a thread unless `background` is False) and say in the header when it is done."
-        self.ready.value = '<span style="color:#8a5300">· warming up…</span>'
-        def go():
-            s = self.state.warm()
-            self.ready.value = (f'<span style="color:#1e6b2f">· ready (warm-up {s:.1f} s)</span>' if not self.state.warm_error
-                                else f'<span style="color:#b3261e">· warm-up failed: {_esc(self.state.warm_error)}</span>')
-        if background: threading.Thread(target=go, daemon=True).start()
-        else: go()
+    "Copy a `SearchView` into the widgets (cards first, then the query, then the message)."
+    for i, c in enumerate(self.cards): c.show(v.cards[i] if i < len(v.cards) else None)
+    if v.ok:
+        if v.query_thumbnail: self.query_img.value, self.query_img.layout.display = v.query_thumbnail, "block"
+        else: self.query_img.layout.display = "none"
+        self.query_txt.value = f'<div style="font-size:12px;color:#333;line-height:1.35">{v.query_caption}</div>'
+    self.msg.value = v.message
 
-    def _default_dedup(self):
-        "The recommender's near-duplicate threshold (calibrated per encoder), the slider's start."
-        v = getattr(self.state.rec, "dedup", None)
-        return float(v) if isinstance(v, (int, float)) and 0 < v <= 1 else 0.985
+# %% ../nbs/07_widget.ipynb #b0c10048
+@patch
+def controls(self:App) -> dict:
+    "The current values of the ranking controls and filters, as `search` takes them."
+    return dict(k=self.k.value, mmr=self.mmr.value, dedup=self.dedup.value, w_image=self.w_image.value,
+                w_text=self.w_text.value, w_category=self.w_cat.value,
+                filters={c: d.value for c, d in self.filters.items()})
 
-    def controls(self) -> dict:
-        "The current values of the ranking controls and filters, as `search` takes them."
-        return dict(k=self.k.value, mmr=self.mmr.value, dedup=self.dedup.value, w_image=self.w_image.value,
-                    w_text=self.w_text.value, w_category=self.w_cat.value,
-                    filters={c: d.value for c, d in self.filters.items()})
+# %% ../nbs/07_widget.ipynb #b0c10050
+@patch
+def run(self:App, mode:str, # "text", "product" or "image"
+        **query, # overrides of the text, product and upload controls' values (passed on to `search`)
+       ):
+    "Search in `mode` with the current controls and show the result."
+    q = dict(text=self.text.value, product=self.picker.value, upload=self.upload.value) | query
+    self.last = (mode, q)
+    self.msg.value = message_html("info", "Searching…")
+    self.show_search(search(self.state, mode, **q, **self.controls()))
 
-    def run(self, mode:str, # "text", "product" or "image"
-            **query, # overrides of the text, product and upload controls' values (passed on to `search`)
+# %% ../nbs/07_widget.ipynb #b0c10052
+@patch
+def rerun(self:App):
+    "Repeat the last search after a control changed."
+    if self.last: self.run(self.last[0], **self.last[1])
+
+# %% ../nbs/07_widget.ipynb #b0c10054
+@patch
+def _uploaded(self:App, ch):
+    "An upload searches by the photo, then clears the control so the same file can be chosen again."
+    if not ch["new"]: return
+    self.run("image", upload=ch["new"])
+    self.upload.value = ()  # reruns keep their copy
+
+# %% ../nbs/07_widget.ipynb #b0c10056
+@patch
+def more_like_this(self:App, pid:str, # the result's product id
+                  ):
+    "A result's button: search from that product."
+    self.picker.unobserve(self.on_pick, "value")
+    title = self.state.df_by_id.at[pid, "title"] if "title" in self.state.df_by_id else None
+    self.picker.value = product_option(pid, title)
+    self.picker.observe(self.on_pick, "value")
+    self.run("product", product=pid)
+
+# %% ../nbs/07_widget.ipynb #b0c10058
+@patch
+def _picker_changed(self:App, ch):
+    "Typing narrows the picker's suggestions; an id or a suggestion picked searches from that product."
+    v = ch["new"] or ""
+    self.picker.options = match_products(self.state.df, v, 40)
+    if v in self.picker.options or (self.state.df_by_id.index == v.strip()).any(): self.run("product")
+
+# %% ../nbs/07_widget.ipynb #b0c10060
+@patch
+def _liked_widget(self:App):
+    "A small picture and label for the liked strip."
+    pic = TipImage(format="jpeg", layout=W.Layout(width="80px", height="80px", object_fit="contain"))
+    return W.VBox([pic, W.HTML()],
+                  layout=W.Layout(margin="0 6px 6px 0", align_items="center"))
+
+# %% ../nbs/07_widget.ipynb #59b73784
+@patch
+def show_session(self:App, v:SessionView, # what `session_view` (or a session action) returned
+                ):
+    "Copy a `SessionView` into the widgets."
+    self.s_status.value, self.s_msg.value = f'<div style="font-size:14px;margin-right:16px">{v.status}</div>', v.message
+    for i, c in enumerate(self.s_cards): c.show(v.cards[i] if i < len(v.cards) else None)
+    while len(self.s_liked.children) < len(v.liked):
+        self.s_liked.children += (self._liked_widget(),)
+    for i, w_ in enumerate(self.s_liked.children):
+        if i < len(v.liked):
+            c = v.liked[i]
+            w_.children[0].value, w_.children[0].tooltip = c.thumbnail, c.tooltip
+            w_.children[1].value = ('<div style="font-size:11px;color:#555;width:84px;overflow:hidden;'
+                                    f'white-space:nowrap;text-overflow:ellipsis">{html_text(c.label)}</div>')
+            w_.layout.display = "flex"
+        else: w_.layout.display = "none"
+
+# %% ../nbs/07_widget.ipynb #b0c10062
+@patch
+def like(self:App, pid:str, # the liked product's id
+        ):
+    "A session card's button."
+    self.show_session(session_like(self.state, pid))
+
+# %% ../nbs/07_widget.ipynb #f18cf60c
+@patch
+def _tab_changed(self:App, ch):
+    "The Session tab shows its first gallery when it is first opened."
+    if ch["new"] == 1 and not self._session_started:
+        self._session_started = True
+        self.show_session(session_view(self.state))
+
+# %% ../nbs/07_widget.ipynb #b0c10064
+@patch
+def warm_up(self:App, background:bool=True, # warm up in a daemon thread; False: before returning
            ):
-        "Search in `mode` with the current controls and show the result."
-        q = dict(text=self.text.value, product=self.picker.value, upload=self.upload.value) | query
-        self.last = (mode, q)
-        self.msg.value = _message("info", "Searching…")
-        self.show_search(search(self.state, mode, **q, **self.controls()))
+    "Run `AppState.warm` (in a thread unless `background` is False) and say in the header when it is done."
+    self.ready.value = '<span style="color:#8a5300">· warming up…</span>'
+    def go():
+        s = self.state.warm()
+        err = self.state.warm_error
+        self.ready.value = (f'<span style="color:#1e6b2f">· ready (warm-up {s:.1f} s)</span>' if not err
+                            else f'<span style="color:#b3261e">· warm-up failed: {html_text(err)}</span>')
+    if background: threading.Thread(target=go, daemon=True).start()
+    else: go()
 
-    def _uploaded(self, ch):
-        if not ch["new"]: return
-        self.run("image", upload=ch["new"])
-        self.upload.value = ()  # so that the same file can be chosen again; reruns keep their copy
-
-    def rerun(self):
-        "Repeat the last search after a control changed."
-        if self.last: self.run(self.last[0], **self.last[1])
-
-    def more_like_this(self, pid:str, # the result's product id
-                      ):
-        "A result's button: search from that product."
-        self.picker.unobserve(self._picker_changed, "value")
-        self.picker.value = product_option(pid, self.state.df_by_id.at[pid, "title"] if "title" in self.state.df_by_id else None)
-        self.picker.observe(self._picker_changed, "value")
-        self.run("product", product=pid)
-
-    def _picker_changed(self, ch):
-        v = ch["new"] or ""
-        self.picker.options = match_products(self.state.df, v, 40)
-        if v in self.picker.options or (self.state.df_by_id.index == v.strip()).any(): self.run("product")
-
-    def show_search(self, v:SearchView, # what `search` returned
-                   ):
-        "Copy a `SearchView` into the widgets (cards first, then the query, then the message)."
-        for i, c in enumerate(self.cards): c.show(v.cards[i] if i < len(v.cards) else None)
-        if v.ok:
-            if v.query_thumbnail: self.query_img.value, self.query_img.layout.display = v.query_thumbnail, "block"
-            else: self.query_img.layout.display = "none"
-            self.query_txt.value = f'<div style="font-size:12px;color:#333;line-height:1.35">{v.query_caption}</div>'
-        self.msg.value = v.message
-
-    def like(self, pid:str, # the liked product's id
-            ):
-        "A session card's button."
-        self.show_session(session_like(self.state, pid))
-
-    def show_session(self, v:SessionView, # what `session_view` (or a session action) returned
-                    ):
-        "Copy a `SessionView` into the widgets."
-        self.s_status.value, self.s_msg.value = f'<div style="font-size:14px;margin-right:16px">{v.status}</div>', v.message
-        for i, c in enumerate(self.s_cards): c.show(v.cards[i] if i < len(v.cards) else None)
-        while len(self.s_liked.children) < len(v.liked):
-            self.s_liked.children += (self._liked_widget(),)
-        for i, w_ in enumerate(self.s_liked.children):
-            if i < len(v.liked):
-                c = v.liked[i]
-                w_.children[0].value, w_.children[0].tooltip = c.thumbnail, c.tooltip
-                w_.children[1].value = f'<div style="font-size:11px;color:#555;width:84px;overflow:hidden;white-space:nowrap;text-overflow:ellipsis">{_esc(c.label)}</div>'
-                w_.layout.display = "flex"
-            else: w_.layout.display = "none"
-
-    def _liked_widget(self):
-        return W.VBox([TipImage(format="jpeg", layout=W.Layout(width="80px", height="80px", object_fit="contain")), W.HTML()],
-                      layout=W.Layout(margin="0 6px 6px 0", align_items="center"))
-
-    def _tab_changed(self, ch):
-        if ch["new"] == 1 and not self._session_started:
-            self._session_started = True
-            self.show_session(session_view(self.state))
-
-def app(run_dir, # a run folder holding a catalogue and its embeddings
+# %% ../nbs/07_widget.ipynb #b0c10067
+def app(run_dir, # a run folder holding a catalogue and its embeddings (path or `RunFolder`)
         encoder:str|None=None, # which embeddings (default: the latest)
         label:str|None=None, # label column shown on cards (default: the catalogue's own default label)
         n:int=10, # session gallery size
@@ -653,6 +744,7 @@ def app(run_dir, # a run folder holding a catalogue and its embeddings
         warm:bool=True, # load the text vectors and encoders in a background thread right away
        ) -> App:
     "The vprec widget on `run_dir`: a Search tab (photo, text or product queries) and seed 001's Session tab."
-    a = App(AppState.from_run(run_dir, encoder=encoder, label=label, n=n, n_exploit=n_exploit, seed=seed, max_upload_mb=max_upload_mb))
+    a = App(AppState.from_run(run_dir, encoder=encoder, label=label, n=n, n_exploit=n_exploit, seed=seed,
+                              max_upload_mb=max_upload_mb))
     if warm: a.warm_up()
     return a
