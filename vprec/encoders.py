@@ -41,6 +41,7 @@ def _torch():
     import torch
     return torch
 
+# %% ../nbs/02_encoders.ipynb #486deffd
 def resolve_device(device:str|None=None, # "cuda", "mps", "cpu" or None for the best available
                   ) -> str:
     "The torch device to run models on: cuda, then mps, then cpu."
@@ -144,6 +145,7 @@ def _label(src) -> str:
     if isinstance(src, Image.Image): return f"<PIL image {src.size[0]}x{src.size[1]}>"
     return str(src)
 
+# %% ../nbs/02_encoders.ipynb #307ad365
 class _Decode:
     "Item i -> (i, preprocessed, None) or (i, None, problem); never raises, so one bad image costs only itself."
     def __init__(self, items, prep): self.items, self.prep = items, prep
@@ -162,9 +164,11 @@ def stack_batch(rows:list # preprocessed items (arrays or tensors)
 
 # %% ../nbs/02_encoders.ipynb #default-workers
 def _n_cpus() -> int:
+    "Cores this process may run on (its CPU affinity where the platform has one)."
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
 
+# %% ../nbs/02_encoders.ipynb #3e03c28f
 def default_workers(encoder, # the encoder that will run
                     n:int, # number of items
                     batch_size:int, # items per batch
@@ -182,6 +186,7 @@ def _collate(rows):
     batch = stack_batch([r[1] for r in good]) if good else None
     return [r[0] for r in good], batch, [(r[0], r[2]) for r in rows if r[2] is not None]
 
+# %% ../nbs/02_encoders.ipynb #375c279b
 def iter_batches(encoder, # an `Encoder`
                  items, # image sources (paths, bytes, PIL images)
                  batch_size:int, # items per batch
@@ -241,9 +246,10 @@ def embed_images(encoder, # an Encoder (or anything with its interface)
 class _Resize:
     "Picklable per-image step of PixelEncoder: RGB image -> flat float32 pixels in [0, 1]."
     def __init__(self, size): self.size = size
-    def __call__(self, img): 
+    def __call__(self, img):
         return (np.asarray(img.convert("RGB").resize((self.size, self.size), Image.BILINEAR), np.float32) / 255).ravel()
 
+# %% ../nbs/02_encoders.ipynb #5b7d1613
 class PixelEncoder(Encoder):
     "Raw pixels: size x size RGB, centred per image, L2-normalised (the baseline row)."
     def __init__(self, size:int=32, # side of the thumbnail in pixels
@@ -290,6 +296,7 @@ def clip_model_name(model:str, # open_clip model name, or an hf-hub:/local-dir: 
 # %% ../nbs/02_encoders.ipynb #clip-slug
 def _slugify(s) -> str: return re.sub(r"[^a-z0-9]+", "-", str(s).lower()).strip("-")
 
+# %% ../nbs/02_encoders.ipynb #9ac7a3ce
 def clip_slug(model:str, # open_clip model name (or hf-hub:/local-dir: id)
               pretrained=None, # tag, checkpoint path, or None
              ) -> str:
@@ -322,12 +329,14 @@ def _hf_cached(hub:str) -> str|None:
         if isinstance(p, str): return p
     return None
 
+# %% ../nbs/02_encoders.ipynb #e4041c00
 class WeightsUnavailable(ValueError, RuntimeError):
     "Model weights could not be loaded; the message says what was tried and how to fix it (a ValueError for the CLI)."
 
 # %% ../nbs/02_encoders.ipynb #clip-preprocess
 def _describe(tf) -> str: return re.sub(r"\s+", " ", repr(tf)).strip()
 
+# %% ../nbs/02_encoders.ipynb #42d163d6
 class ClipPreprocess:
     "open_clip's standard eval transform (short side resized, centre crop, normalised) in PIL + numpy: less CPU."
     def __init__(self, size:int, # side of the square crop; the shortest side is resized to it first
@@ -363,6 +372,7 @@ def _autocast(device:str):
     torch = _torch()
     return torch.autocast("cuda", dtype=torch.float16) if device == "cuda" else contextlib.nullcontext()
 
+# %% ../nbs/02_encoders.ipynb #e497ceb7
 def _device_batch(device:str, per_gb:int=16) -> int:
     "A batch size for a torch model on `device`: by GPU memory on cuda (64 to 1024), 64 on mps, 32 on the CPU."
     if device == "cuda":
@@ -375,6 +385,7 @@ class _DropOpenClipErrors(logging.Filter):
     "A logging filter that drops the ERROR records open_clip's own modules emit."
     def filter(self, r): return not (r.levelno >= logging.ERROR and "open_clip" in r.pathname)
 
+# %% ../nbs/02_encoders.ipynb #598333e0
 @contextlib.contextmanager
 def _quiet_open_clip_errors():
     "Drop the ERROR lines open_clip logs for each failed download attempt (`WeightsUnavailable` carries the cause)."
@@ -715,6 +726,7 @@ def _weightfree(**kw):
                          "use 'pixels'") from None
     return WeightFreeEncoder(**kw)
 
+# %% ../nbs/02_encoders.ipynb #b818cb22
 def get_encoder(name="auto", # encoder name (see the table) or an encoder object
                 device:str|None=None, # cuda/mps/cpu for torch encoders; None: best available
                 **kw, # passed to the encoder's constructor (e.g. pretrained=None, templates="ensemble", size=16)
