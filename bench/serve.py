@@ -89,12 +89,15 @@ def main():
     ap.add_argument("--seconds", type=float, default=10, help="seconds per level and mode (default: 10)")
     ap.add_argument("--max-requests", type=int, default=20000, help="requests per level and mode at most (default: 20000)")
     ap.add_argument("-k", type=int, default=10, help="results per query (default: 10)")
+    ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads per call, in-process and in the server (default: 1, as `vprec serve`)")
     a = ap.parse_args()
     if not 1 <= max(a.clients) <= 64: sys.exit("--clients: between 1 and 64 clients")
     if not 0 < a.seconds <= 120: sys.exit("--seconds: between 0 and 120")
     import httpx
     from vprec.recommend import Recommender
     from vprec.serve import serving
+    from threadpoolctl import threadpool_limits
+    limits = threadpool_limits(a.blas_threads)   # the in-process calls run as the server runs them
     rf = bench_run(Path(a.run), a.encoder)
     rec = Recommender.from_run(rf, encoder=a.encoder)
     ids = rec.ids
@@ -107,7 +110,7 @@ def main():
     for n in a.clients:
         lat, err, secs = drive(n, a.seconds, a.max_requests, in_process)
         rows.append(stats(lat, err, secs, "in-process", n)); log(rows[-1])
-    with serving(rf, encoder=a.encoder) as url:
+    with serving(rf, encoder=a.encoder, blas_threads=a.blas_threads) as url:
         local = threading.local()
         def http(rng):
             c = getattr(local, "c", None)
@@ -119,7 +122,8 @@ def main():
             lat, err, secs = drive(n, a.seconds, a.max_requests, http)
             rows.append(stats(lat, err, secs, "HTTP", n)); log(rows[-1])
     print(f"\nvprec serve on {len(ids)} products ({rec.embeddings.encoder}, {rec.X.shape[1]}-d, {rec.index.kind} index), "
-          f"POST /recommend id query k={a.k} (dedup on), {a.seconds:g} s per line, {os.cpu_count()} cores")
+          f"POST /recommend id query k={a.k} (dedup on), {a.seconds:g} s per line, {a.blas_threads} BLAS thread(s), "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print(f"{'mode':<11} {'clients':>7} {'requests':>9} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
     for r in rows:
         print(f"{r['mode']:<11} {r['clients']:>7} {r['requests']:>9} {r['errors']:>6} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['per_s']:>8.1f}")

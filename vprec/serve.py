@@ -245,14 +245,23 @@ def serve(run, # a run folder (path or `RunFolder`) with a catalogue and embeddi
           max_upload_bytes:int=MAX_UPLOAD_BYTES, # the largest request body (image upload) accepted
           log_level:str="info", # uvicorn's log level (warning: quiet)
           access_log:bool=True, # log one line per request
+          blas_threads:int|None=1, # BLAS/OpenMP threads per request (1: concurrent requests share the cores; None: the libraries' default)
          ):
     "`vprec serve RUN`: load the run once and answer HTTP requests until stopped (FastAPI + uvicorn)."
+    limits = _one_blas_thread(blas_threads)
     app = create_app(run, encoder=encoder, kind=kind, max_upload_bytes=max_upload_bytes)
     import uvicorn
     h = app.state.live.health()
     print(f"vprec serve: {h['products']} products ({h['encoder']}, {h['index']} index) of {h['run']} at "
           f"http://{host}:{port} (API docs: http://{host}:{port}/docs)", flush=True)
     uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=access_log)
+
+def _one_blas_thread(n):
+    "Limit this process's BLAS and OpenMP pools to `n` threads (None: leave them); the limiter, kept alive by the caller."
+    if n is None: return None
+    try: from threadpoolctl import threadpool_limits
+    except ImportError: return None
+    return threadpool_limits(int(n))
 
 def free_port(host:str="127.0.0.1", # the address
              ) -> int:
