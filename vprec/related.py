@@ -26,7 +26,11 @@ def _by_index(rec, qrows, ok, P):
     ix = getattr(rec, "_index_rows", None)
     if ix is not None: I = np.where(I >= 0, ix[np.maximum(I, 0)], -1)
     bad = (I < 0) | (I == qrows[:, None]) | ~ok[np.maximum(I, 0)]
-    return np.where(bad, -1, I), np.where(bad, -np.inf, S).astype(np.float32)
+    I, S = np.where(bad, -1, I), np.where(bad, -np.inf, S).astype(np.float32)
+    if rec.index.kind not in ("exact", "flat"):   # an approximate index's scores: re-scored exactly, as recommend does
+        S = np.where(bad, -np.inf, np.einsum("bpd,bd->bp", rec.X[np.maximum(I, 0)], rec.X[qrows]))
+        o = np.argsort(-S, axis=1, kind="stable"); I, S = np.take_along_axis(I, o, 1), np.take_along_axis(S, o, 1)
+    return I, S.astype(np.float32)
 
 def _by_block(rec, qrows, cand, P):
     "(rows, scores) of the candidates of `qrows` among the rows `cand`, scored exactly, best first (ties: lower row first)."

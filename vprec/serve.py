@@ -70,6 +70,7 @@ def _clean(v):
     "A JSON-able copy: NaN and infinities as None, numpy scalars as Python numbers."
     if isinstance(v, dict): return {str(k): _clean(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)): return [_clean(x) for x in v]
+    if type(v).__name__ in ("NAType", "NaTType"): return None
     if hasattr(v, "item") and not isinstance(v, (str, bytes)): v = v.item()
     if isinstance(v, float) and not math.isfinite(v): return None
     return v
@@ -159,7 +160,7 @@ def create_app(run, # a run folder (path or `RunFolder`) with a catalogue and em
                               "`vprec recommend --json`.")
     app.state.live = live
     def answer(content, status=200):
-        return Response(json.dumps(_clean(content), ensure_ascii=False), status_code=status, media_type="application/json")
+        return Response(json.dumps(_clean(content), ensure_ascii=False, default=str), status_code=status, media_type="application/json")
     def failed(e):
         status, msg = error_status(e)
         if status == 500: print(f"vprec serve: {msg}\n{''.join(traceback.format_exception(e))}", file=sys.stderr)
