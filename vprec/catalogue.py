@@ -792,9 +792,17 @@ def _pick_table(folder: Path, columns=None) -> Path | None:
     return best
 
 # %% ../nbs/00_catalogue.ipynb #1327a0eb
-def _hf_frame(ds) -> pd.DataFrame:
-    "A `datasets.Dataset` as a DataFrame: Image features as undecoded {'bytes', 'path'} dicts, ClassLabel ids as names"
+def _is_vectors(f) -> bool:
+    "A feature holding float vectors (an embeddings column: never catalogue metadata)"
     import datasets
+    inner = getattr(f, "feature", None)
+    return isinstance(f, (datasets.List, datasets.Sequence, datasets.LargeList)) and getattr(inner, "dtype", None) in ("float16", "float32", "float64")
+
+def _hf_frame(ds) -> pd.DataFrame:
+    "A `datasets.Dataset` as a DataFrame: Image features as undecoded {'bytes', 'path'} dicts, ClassLabel ids as names, float-vector columns left out"
+    import datasets
+    vectors = [name for name, f in ds.features.items() if _is_vectors(f)]
+    if vectors: ds = ds.remove_columns(vectors)
     for name, f in ds.features.items():
         if isinstance(f, datasets.Image) and f.decode: ds = ds.cast_column(name, datasets.Image(decode=False))
     df = ds.to_pandas()
@@ -1192,6 +1200,8 @@ def catalogue_stage(source, # anything `load_catalogue` takes
                                   seed=seed)
     cat.meta["seed"] = seed
     cat.save(rf)
+    from vprec.hf import reuse_embeddings
+    reuse_embeddings(source, rf)   # a dataset `vprec export --to hf` wrote: its vectors into the run's embedding cache
     return cat
 
 # %% ../nbs/00_catalogue.ipynb #91b4c025
