@@ -8,7 +8,6 @@ Docs: https://vprec.github.io/vprec/recommend.html.md"""
 from __future__ import annotations
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +35,18 @@ def _as_text(s:pd.Series) -> np.ndarray:
     t[miss] = None
     return t
 
+# %% ../nbs/05_recommend.ipynb #40b26917
+def _column_codes(values:np.ndarray, # a column's values as text (`_as_text`), None where missing
+                 ) -> tuple:
+    "(each row's code: the index of its value in `names`, -1 where missing; `names`: the values, sorted; name -> code)."
+    names = sorted({v for v in values if v is not None})
+    idx = {n: i for i, n in enumerate(names)}
+    return np.array([-1 if v is None else idx[v] for v in values], np.int64), names, idx
+
 # %% ../nbs/05_recommend.ipynb #d2506990
 def filter_mask(df:pd.DataFrame,  # the catalogue's rows
-                filters:dict|None # column -> value or list/set/tuple of values
+                filters:dict|None, # column -> value or list/set/tuple of values
+                codes=None, # column -> its `_column_codes`, e.g. a `Recommender`'s cache (default: made here)
                ) -> np.ndarray:
     "Mask of the rows that pass every filter (equality, or membership in a collection); missing values never match."
     mask = np.ones(len(df), bool)
@@ -50,10 +58,12 @@ def filter_mask(df:pd.DataFrame,  # the catalogue's rows
                              f"{', '.join(c for c in df.columns if c not in ('thumbnail', 'image_bytes'))}")
         vals = [val] if isinstance(val, (str, int, float, np.integer, np.floating)) or val is None else list(val)
         if not vals: raise ValueError(f"filter {col}: empty set of values")
-        col_s = _as_text(df[col])
-        m = pd.Series(col_s).isin([str(v) for v in vals]).to_numpy() & (col_s != None)
+        c, known, idx = codes(col) if codes is not None else _column_codes(_as_text(df[col]))
+        hit = np.zeros(len(known) + 1, bool)     # by code; the last entry is the code -1 of a missing value
+        hit[np.array([idx[str(v)] for v in vals if str(v) in idx], np.int64)] = True
+        m = hit[c]
         if not m.any():
-            known = sorted({v for v in col_s if v is not None}); n_none = int(sum(v is None for v in col_s))
+            n_none = int((c < 0).sum())
             none = f" ({n_none} product{'s have' if n_none > 1 else ' has'} none)" if n_none else ""
             raise ValueError(f"filter {col}={','.join(map(str, vals))} matches no product; values of {col}: "
                              f"{', '.join(known[:30])}{' ...' if len(known) > 30 else ''}{none}")
@@ -69,26 +79,39 @@ def rerank(relevance:np.ndarray,  # relevance of each candidate, sorted or not (
            query_sim:np.ndarray|None=None # each candidate's similarity to the query (for the de-duplication)
           ) -> tuple[list, list]:
     "Pick up to `k` candidates by relevance or MMR, skipping near-duplicates: (positions, scores)."
-    n = len(relevance); order = np.argsort(-relevance, kind="stable")
+    n = len(relevance)
     alive = np.ones(n, bool)
     if dedup is not None and query_sim is not None: alive &= ~(query_sim >= dedup)
     chosen, scores = [], []
+    if not n or k <= 0: return chosen, scores
     if lam is None:
-        for j in order:
+        for j in np.argsort(-relevance, kind="stable"):
             if len(chosen) == k: break
             if not alive[j]: continue
             if dedup is not None and chosen and (V[chosen] @ V[j]).max() >= dedup: continue
             chosen.append(int(j)); scores.append(float(relevance[j]))
         return chosen, scores
+    gain, cost = lam * relevance, 1 - lam
     maxsim = np.zeros(n, np.float32)       # max similarity to the chosen results (0 while none is chosen)
-    while len(chosen) < k and alive.any():
-        obj = np.where(alive, lam * relevance - (1 - lam) * maxsim, -np.inf)
-        j = int(np.argmax(obj))            # ties go to the earlier (more relevant) index: relevance sorted below
+    while len(chosen) < k:
+        obj = np.where(alive, gain - cost * maxsim, -np.inf)
+        j = int(np.argmax(obj))            # ties go to the earlier index
         if not np.isfinite(obj[j]): break
         chosen.append(j); scores.append(float(obj[j])); alive[j] = False
-        s = V @ V[j]; maxsim = np.maximum(maxsim, s)
-        if dedup is not None: alive &= ~(s >= dedup)
+        s = V @ V[j]; np.maximum(maxsim, s, out=maxsim)   # one row of similarities per chosen result
+        if dedup is not None: alive &= s < dedup
     return chosen, scores
+
+# %% ../nbs/05_recommend.ipynb #cb6c33d4
+def _top_order(x:np.ndarray, # values, e.g. the relevance of every candidate
+               m:int, # how many of the largest
+              ) -> np.ndarray:
+    "Positions of the `m` largest values of `x`, largest first, ties in position order: `argsort(-x, stable)[:m]`."
+    if m >= len(x): return np.argsort(-x, kind="stable")
+    if m <= 0: return np.zeros(0, np.int64)
+    kth = np.partition(x, len(x) - m)[len(x) - m]          # the m-th largest value
+    cand = np.flatnonzero(x >= kth)                          # every value that reaches it, in position order
+    return cand[np.argsort(-x[cand], kind="stable")][:m]
 
 # %% ../nbs/05_recommend.ipynb #7297d727
 def _dense(M):
@@ -175,18 +198,30 @@ def _py(v):
     return v
 
 # %% ../nbs/05_recommend.ipynb #1d4e3e2d
-@dataclass
 class Recommendations:
-    "Results of one `Recommender.recommend` call: `.query` (dict), `.results` (DataFrame), `.to_dict()`."
-    query: dict  # the query as asked and answered: kind, id/ids/text/image, k, mmr, dedup, weights, notes, index, ms...
-    results: pd.DataFrame  # one row per result: id, rank, score, explanation columns, then the catalogue's metadata
-    def __len__(self): return len(self.results)
+    "Results of one `Recommender.recommend` call: `.query` (dict), `.ids`, `.results` (DataFrame), `.to_dict()`."
+    def __init__(self, query:dict, # the query as asked and answered: kind, id/ids/text/image, k, mmr, dedup, weights...
+                 results, # one row per result (id, rank, score, explanations, metadata), or a function that makes it
+                 ids:list|None=None, # the results' ids, best first (default: the table's id column)
+                 records=None, # a function giving the `to_dict` objects of the results (default: read from the table)
+                ):
+        self.query, self._results, self._ids = query, results, None if ids is None else list(ids)
+        self._records = records
     @property
-    def ids(self) -> list: return self.results["id"].tolist()
+    def results(self) -> pd.DataFrame:
+        "One row per result: id, rank, score, the explanation columns, then the catalogue's metadata (made once asked)."
+        if callable(self._results): self._results = self._results()
+        return self._results
+    def __len__(self): return len(self.ids)
+    @property
+    def ids(self) -> list: return list(self._ids) if self._ids is not None else self.results["id"].tolist()
     def to_dict(self) -> dict:
         "The `--json` object: {'query': {...}, 'results': [{id, rank, score, ..., metadata}]} without bytes."
-        cols = [c for c in self.results.columns if c not in BYTES_COLS]
-        res = [{c: _py(v) for c, v in zip(cols, row)} for row in self.results[cols].itertuples(index=False, name=None)]
+        if self._records is not None: res = self._records()
+        else:
+            cols = [c for c in self.results.columns if c not in BYTES_COLS]
+            rows = self.results[cols].itertuples(index=False, name=None)
+            res = [{c: _py(v) for c, v in zip(cols, row)} for row in rows]
         return {"query": {k: _py(v) if not isinstance(v, (dict, list)) else v for k, v in self.query.items()},
                 "results": res}
     def table(self, label:str|None=None, # label column shown after the title; None: the query's label
@@ -358,7 +393,7 @@ class Recommender:
         default = meta.get("label") or ("articleType" if "articleType" in df else None)
         self.label = label or (default if default in self.df else None)   # no label column: no category signal
         self.dedup = _options(1, None, dedup, dedup_threshold(embeddings), None)[2]
-        self._catsim, self._labs = {}, {}
+        self._catsim, self._labs, self._coded, self._json = {}, {}, {}, None
 
     def __repr__(self):
         return (f"Recommender({len(self.ids)} products, encoder={getattr(self.embeddings, 'encoder', None)}, "
@@ -380,6 +415,21 @@ def _labels(self:Recommender, label:str) -> tuple:
     if label not in self._labs:
         v = _as_text(self.df[label]); self._labs[label] = (v, np.array([x is None for x in v], bool))
     return self._labs[label]
+
+# %% ../nbs/05_recommend.ipynb #9454e2de
+@patch
+def _codes(self:Recommender, col:str) -> tuple:
+    "`_column_codes` of a catalogue column (codes, sorted names, name -> code), made once: filters and labels use them."
+    if col not in self._coded: self._coded[col] = _column_codes(self._labels(col)[0])
+    return self._coded[col]
+
+# %% ../nbs/05_recommend.ipynb #5a439651
+@patch
+def _json_columns(self:Recommender) -> dict:
+    "The catalogue's metadata as JSON-able values (`_py`), column by column, bytes left out; made once."
+    if self._json is None:
+        self._json = {c: [_py(v) for v in self.df[c].tolist()] for c in self.meta_cols if c not in BYTES_COLS}
+    return self._json
 
 # %% ../nbs/05_recommend.ipynb #b31dcb24
 @patch
@@ -587,13 +637,11 @@ def _weights(weights, q):
 @patch
 def _catsim_for(self:Recommender, label, qlabel, rows):
     "category_soft of rows against the query label (NaN for rows without a label), from the cached name similarities."
+    codes, names, idx = self._codes(label)
     if label not in self._catsim:
-        vals, miss = self._labels(label)
-        names = sorted({v for v in vals[~miss]})
-        S, src = category_similarity(names, None if self.text_problem else self.text_encoder, self.df, label)
-        idx = {n: i for i, n in enumerate(names)}
-        self._catsim[label] = (idx, S, src, np.array([idx.get(v, -1) for v in vals], np.int64))
-    idx, S, src, codes = self._catsim[label]
+        self._catsim[label] = category_similarity(names, None if self.text_problem else self.text_encoder, self.df,
+                                                  label)
+    S, src = self._catsim[label]
     out = np.full(len(rows), np.nan, np.float32); c = codes[rows]; ok = c >= 0
     qi = idx.get(qlabel)
     if qi is not None: out[ok] = S[qi, c[ok]]
@@ -615,6 +663,28 @@ def _candidates(self:Recommender, q, mask, k, pool, exact):
         rows = rows[mask[rows]]
         if len(rows) >= pool or kk >= len(self.ids): return rows
         want *= 4
+
+# %% ../nbs/05_recommend.ipynb #f4c74c8b
+@patch
+def _signal(self:Recommender, c:str, # image, text, category or match
+            q:dict, # the query (`Recommender.query`)
+            label, # the label column of the category signals
+            rows:np.ndarray, # catalogue rows
+           ) -> np.ndarray:
+    "One signal of the hybrid score for some rows; NaN where the query or a row has none."
+    nan = lambda: np.full(len(rows), np.nan, np.float32)
+    whole = len(rows) > len(self.ids) // 2      # most of the catalogue: one product with every row, then the rows
+    if c == "image":
+        if q["img"] is None: return nan()
+        return (self.X @ q["img"])[rows] if whole else self.X[rows] @ q["img"]
+    if c == "text":
+        if q["txt"] is None or not len(rows): return nan()
+        return _dot(self.T, q["txt"])[rows] if whole else _dot(self.T[rows], q["txt"])
+    if q["qlabel"] is None or not len(rows): return nan()
+    if c == "match":
+        codes, _, idx = self._codes(label); cr = codes[rows]
+        return np.where(cr < 0, np.nan, cr == idx.get(q["qlabel"], -2)).astype(np.float32)
+    return self._catsim_for(label, q["qlabel"], rows)[0]
 
 # %% ../nbs/05_recommend.ipynb #d93df8bc
 @patch
@@ -641,61 +711,54 @@ def recommend(self:Recommender,
         raise ValueError(f"label column {label!r} is not in the catalogue; columns: {', '.join(self.meta_cols)}")
     q = self.query(id=id, ids=ids, image=image, text=text, vector=vector, label=label)
     w, unavailable = _weights(weights, q)
-    mask = filter_mask(self.df, filters)
+    mask = filter_mask(self.df, filters, self._codes)
     if exclude is None: exclude = []
     elif isinstance(exclude, (str, bytes, int, np.integer)): exclude = [exclude]   # one id, not its characters
     excl = [str(e) for e in exclude] + q["exclude"]
-    ex_rows = [self.pos[e] for e in excl if e in self.pos]
-    mask[ex_rows] = False
+    mask[[self.pos[e] for e in excl if e in self.pos]] = False
     hybrid = any(w[c] > 0 for c in ("text", "category", "match")) or q["img"] is None
     exact = (bool(filters) or hybrid) and int(mask.sum()) <= self.exact_limit
     rows = self._candidates(q, mask, k, pool, exact)
-    labs_all, labs_miss = self._labels(label) if q["qlabel"] is not None else (None, None)
-    cat_src = []
-    def signal(c, rows):  # one signal for some rows (NaN when the query has none)
-        nan = np.full(len(rows), np.nan, np.float32)
-        if c == "image":
-            if q["img"] is None: return nan
-            return (self.X if len(rows) == len(self.ids) else self.X[rows]) @ q["img"]
-        if c == "text": return _dot(self.T[rows], q["txt"]) if q["txt"] is not None and len(rows) else nan
-        if labs_all is None or not len(rows): return nan
-        if c == "match": return np.where(labs_miss[rows], np.nan, labs_all[rows] == q["qlabel"]).astype(np.float32)
-        soft, src = self._catsim_for(label, q["qlabel"], rows); cat_src.append(src)
-        return soft
     rel = np.zeros(len(rows), np.float32)
     for c in WEIGHT_KEYS:
-        if w[c] > 0: rel += w[c] * np.nan_to_num(signal(c, rows))
-    order = np.argsort(-rel, kind="stable")
-    if not exact and len(order) > pool: order = order[:pool]
-    rows, rel = rows[order], rel[order]
+        if w[c] > 0:   # image and text are never NaN; category and match are where a product has no label
+            s = self._signal(c, q, label, rows)
+            rel += w[c] * (s if c in ("image", "text") else np.nan_to_num(s, copy=False))
+    n_ranked = len(rows) if exact else min(len(rows), pool)   # scored exactly: every eligible row may be reached
     # near-duplicates of the query: of its vector and of the products it was made of
     qv = [q["img"]] if q["img"] is not None and q["kind"] in ("image", "vector", "id") else []
     qv = np.stack(qv + [self.X[r] for r in q["dup_rows"]]) if (qv or q["dup_rows"]) and thr is not None else None
     P = pool
     while True:  # re-rank the best P candidates; widen when de-duplication left fewer than k
-        sub = rows[:P]; V = self.X[sub]
-        chosen, scores = rerank(rel[:P], V, k, None if mmr is None else float(mmr), thr,
+        order = _top_order(rel, min(P, n_ranked)); V = self.X[rows[order]]
+        chosen, scores = rerank(rel[order], V, k, None if mmr is None else float(mmr), thr,
                                 None if qv is None else (V @ qv.T).max(1))
-        if len(chosen) >= k or P >= len(rows): break
+        if len(chosen) >= k or P >= n_ranked: break
         P *= 4
-    final = rows[chosen]
-    img, txt, soft, match = (signal(c, final) for c in ("image", "text", "category", "match"))
-    res = pd.DataFrame({"id": [self.ids[r] for r in final], "rank": np.arange(1, len(chosen) + 1),
-                        "score": np.array(scores, np.float64), "relevance": rel[chosen].astype(np.float64),
-                        "image_sim": img.astype(np.float64), "text_sim": txt.astype(np.float64),
-                        "category_soft": soft.astype(np.float64),
-                        "category_match": [None if np.isnan(m) else bool(m) for m in match],
-                        "rank_before_rerank": np.array(chosen, dtype=np.int64) + 1})
-    meta = self.df.iloc[final][self.meta_cols].reset_index(drop=True)
-    res = pd.concat([res, meta], axis=1)
+    final, relevance = rows[order[chosen]], rel[order[chosen]]
+    img, txt, soft, match = (self._signal(c, q, label, final) for c in ("image", "text", "category", "match"))
+    cat_src = (self._catsim[label][1] if q["qlabel"] is not None and label in self._catsim
+               and (len(final) or w["category"] > 0 and len(rows)) else None)
+    result_ids = [self.ids[r] for r in final]
+    explain = {"id": result_ids, "rank": np.arange(1, len(chosen) + 1), "score": np.array(scores, np.float64),
+               "relevance": relevance.astype(np.float64), "image_sim": img.astype(np.float64),
+               "text_sim": txt.astype(np.float64), "category_soft": soft.astype(np.float64),
+               "category_match": [None if np.isnan(m) else bool(m) for m in match],
+               "rank_before_rerank": np.array(chosen, dtype=np.int64) + 1}
+    df, meta_cols = self.df, self.meta_cols
+    def table():   # made when first asked for: a caller that needs only the ids never pays for it
+        return pd.DataFrame({**explain, **{c: df[c].array.take(final) for c in meta_cols}}, copy=False)
+    def records():   # the `--json` objects of the results, read from the JSON-able columns without making the table
+        cols = {**explain, **{c: [v[r] for r in final] for c, v in self._json_columns().items()}}
+        return [{c: _py(v[i]) for c, v in cols.items()} for i in range(len(final))]
     query = dict(kind=q["kind"], **q["info"], k=int(k), mmr=None if mmr is None else float(mmr), dedup=thr,
                  weights={c: v for c, v in w.items() if v > 0}, unavailable=unavailable or None,
                  notes=q["notes"] or None, label=label, query_label=None if q["qlabel"] is None else str(q["qlabel"]),
                  filters=filters, exclude=len(excl), encoder=getattr(self.embeddings, "encoder", None),
                  index=self.index.kind if not exact else "exact (scored all eligible)",
-                 category_soft_source=cat_src[0] if cat_src else None, n_candidates=int(len(rows)),
+                 category_soft_source=cat_src, n_candidates=int(len(rows)),
                  n_eligible=int(mask.sum()), ms=round((time.perf_counter() - t0) * 1000, 3))
-    return Recommendations(query, res)
+    return Recommendations(query, table, result_ids, records)
 
 # %% ../nbs/05_recommend.ipynb #af9df75c
 class Session:
