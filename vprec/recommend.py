@@ -92,14 +92,16 @@ def rerank(relevance:np.ndarray,  # relevance of each candidate, sorted or not (
             chosen.append(int(j)); scores.append(float(relevance[j]))
         return chosen, scores
     gain, cost = lam * relevance, 1 - lam
-    maxsim = np.zeros(n, np.float32)       # max similarity to the chosen results (0 while none is chosen)
+    obj = np.where(alive, gain, -np.inf)   # nothing chosen yet: no redundancy term, the most relevant comes first
+    maxsim = None                          # each candidate's true max similarity to the chosen (may be negative)
     while len(chosen) < k:
-        obj = np.where(alive, gain - cost * maxsim, -np.inf)
         j = int(np.argmax(obj))            # ties go to the earlier index
         if not np.isfinite(obj[j]): break
         chosen.append(j); scores.append(float(obj[j])); alive[j] = False
-        s = V @ V[j]; np.maximum(maxsim, s, out=maxsim)   # one row of similarities per chosen result
+        s = V @ V[j]                       # one row of similarities per chosen result
+        maxsim = s if maxsim is None else np.maximum(maxsim, s, out=maxsim)
         if dedup is not None: alive &= s < dedup
+        obj = np.where(alive, gain - cost * maxsim, -np.inf)
     return chosen, scores
 
 # %% ../nbs/05_recommend.ipynb #cb6c33d4
