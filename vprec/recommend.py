@@ -14,16 +14,16 @@ import numpy as np
 import pandas as pd
 
 from fastcore.basics import patch
-from .runfolder import RunFolder
+from .runfolder import RunFolder, Stale, DamagedFile
 from .catalogue import Catalogue, read_image
 from .encoders import get_encoder, l2n
 from .embed import embeddings_slug, load_encoder
 from .index import VectorIndex
 
 # %% auto #0
-__all__ = ['EXPLAIN', 'BYTES_COLS', 'DEFAULT_DEDUP', 'WEIGHT_KEYS', 'filter_mask', 'rerank', 'fit_title_encoder',
-           'label_cooccurrence', 'category_similarity', 'Recommendations', 'result_thumbnail', 'results_grid',
-           'UnknownProduct', 'dedup_threshold', 'Recommender', 'Session']
+__all__ = ['EXPLAIN', 'BYTES_COLS', 'DEFAULT_DEDUP', 'WEIGHT_KEYS', 'COLOUR_ENCODERS', 'filter_mask', 'rerank',
+           'fit_title_encoder', 'label_cooccurrence', 'category_similarity', 'Recommendations', 'result_thumbnail',
+           'results_grid', 'UnknownProduct', 'dedup_threshold', 'Recommender', 'Session']
 
 # %% ../nbs/05_recommend.ipynb #3bf044a5
 def _as_text(s:pd.Series) -> np.ndarray:
@@ -184,8 +184,8 @@ def category_similarity(names:list,     # label values
     return np.clip(S, -1, 1).astype(np.float32), source
 
 # %% ../nbs/05_recommend.ipynb #67b66513
-EXPLAIN = ["id", "rank", "score", "relevance", "image_sim", "text_sim", "category_soft", "category_match",
-           "rank_before_rerank"]   # the explanation columns of a result, in the order they are printed
+EXPLAIN = ["id", "rank", "score", "relevance", "image_sim", "text_sim", "colour_sim", "category_soft",
+           "category_match", "rank_before_rerank"]   # a result's explanation columns, printed in this order
 
 # %% ../nbs/05_recommend.ipynb #80a21ec3
 BYTES_COLS = ("thumbnail", "image_bytes")   # catalogue columns of bytes, never put in the `--json` object
@@ -301,7 +301,7 @@ def results_grid(recs:Recommendations, # results to draw
 DEFAULT_DEDUP = 0.985   # seed 000's near-duplicate cosine for CLIP, used when the encoder calibrated none
 
 # %% ../nbs/05_recommend.ipynb #3d8da201
-WEIGHT_KEYS = ("image", "text", "category", "match")   # the signals of the hybrid score (the CLI's `--weights` keys)
+WEIGHT_KEYS = ("image", "text", "category", "match", "colour")   # the signals of the hybrid score (`--weights` keys)
 
 # %% ../nbs/05_recommend.ipynb #2feab587
 class UnknownProduct(KeyError):
@@ -367,6 +367,8 @@ class Recommender:
                  label:str|None=None,        # column behind the category signal (default: the catalogue's label)
                  dedup:float|None=None,      # default near-duplicate threshold (default: the encoder's, else 0.985)
                  run=None,                   # the run folder it was read from (path or `RunFolder`), named in messages
+                 colour_embeddings=None,     # colour embeddings (X, ids; modality colour) for the colour signal
+                 colour_encoder=None,        # their encoder (or a callable returning it), for image queries
                 ):
         self.run = None if run is None else RunFolder.of(run)
         self.catalogue, self.embeddings = catalogue, embeddings
@@ -396,6 +398,7 @@ class Recommender:
         self.label = label or (default if default in self.df else None)   # no label column: no category signal
         self.dedup = _options(1, None, dedup, dedup_threshold(embeddings), None)[2]
         self._catsim, self._labs, self._coded, self._json = {}, {}, {}, None
+        self._colour_emb, self._colour_encoder, self._C = colour_embeddings, colour_encoder, None
 
     def __repr__(self):
         return (f"Recommender({len(self.ids)} products, encoder={getattr(self.embeddings, 'encoder', None)}, "
@@ -486,6 +489,48 @@ def T(self:Recommender):
         else: self._T = _quiet(self.text_encoder.encode_texts, self._titles())
     return self._T
 
+# %% ../nbs/05_recommend.ipynb #4992769a
+@patch(as_prop=True)
+def C(self:Recommender):
+    "Colour vectors in catalogue order (NaN rows for products the colour embeddings lack); None without them."
+    if self._C is None and self._colour_emb is not None:
+        cp = {str(i): r for r, i in enumerate(self._colour_emb.ids)}
+        rows = np.array([cp.get(i, -1) for i in self.ids], np.int64)
+        C = np.asarray(self._colour_emb.X, np.float32)[np.maximum(rows, 0)]
+        C[rows < 0] = np.nan
+        self._C = np.ascontiguousarray(C)
+    return self._C
+
+# %% ../nbs/05_recommend.ipynb #7487e49c
+@patch(as_prop=True)
+def colour_encoder(self:Recommender):
+    "The colour encoder (loaded on first use), for the colour vector of an image query; None when none was given."
+    if callable(self._colour_encoder) and not hasattr(self._colour_encoder, "encode_images"):
+        self._colour_encoder = self._colour_encoder()
+    return self._colour_encoder
+
+# %% ../nbs/05_recommend.ipynb #76e4cc6e
+@patch
+def _colour_of(self:Recommender, q:dict, # the query so far (`query`): its kind and the rows it was made of
+               image=None, # the image of an image query
+              ) -> np.ndarray|None:
+    "A query's colour vector (its row, the liked rows' weighted mean, the colour encoder on its image) or None."
+    C = self.C
+    if C is None: q["col_why"] = "the run has no colour embeddings (encoder colour or tuned-colour)"; return None
+    if q["kind"] in ("text", "vector"): q["col_why"] = f"a {q['kind']} query has none"; return None
+    if q["kind"] == "image":
+        try: enc = self.colour_encoder
+        except Exception as e: enc, why = None, f"the colour encoder cannot be loaded ({e})"
+        else: why = "no colour encoder was given"
+        if enc is not None:
+            try: return l2n(np.asarray(enc.encode_images([image]), np.float32))[0]
+            except Exception as e: why = f"the colour encoder could not read the image ({getattr(e, 'problem', e)})"
+        q["col_why"] = why; return None
+    rows = np.asarray(q["dup_rows"], np.int64); Cr = C[rows]; ok = ~np.isnan(Cr).any(1)
+    w = np.asarray(q.get("mix", np.ones(len(rows))), np.float32)[ok]
+    if not ok.any() or w.sum() <= 0: q["col_why"] = "its products have no colour vector"; return None
+    return Cr[0] if len(rows) == 1 else l2n((w[:, None] * Cr[ok]).sum(0))
+
 # %% ../nbs/05_recommend.ipynb #e4fbd110
 @patch
 def _check_id(self:Recommender, pid) -> int:
@@ -519,7 +564,7 @@ def query(self:Recommender, id=None, # a product id: its stored vector
     if len(given) != 1:
         raise ValueError(f"give exactly one query of id, ids, image, text or vector (got {', '.join(given) or 'none'})")
     kind = next(iter(given))
-    q = dict(kind=kind, img=None, txt=None, qlabel=None, exclude=[], dup_rows=[], info={}, notes=[])
+    q = dict(kind=kind, img=None, txt=None, col=None, qlabel=None, exclude=[], dup_rows=[], info={}, notes=[])
     lab = self._labels(label)[0] if label else None
     if kind == "id":
         r = self._check_id(id)
@@ -547,7 +592,7 @@ def query(self:Recommender, id=None, # a product id: its stored vector
             Tr = self.T[rows]
             mean = Tr.multiply(w[:, None]).sum(0) if hasattr(Tr, "multiply") else (w[:, None] * Tr).sum(0)
             q["txt"] = l2n(np.asarray(mean).ravel())
-        q.update(exclude=[p for p, _ in pairs], dup_rows=rows)
+        q.update(exclude=[p for p, _ in pairs], dup_rows=rows, mix=w)
         q["qlabel"] = _weighted_label(lab[rows], w) if lab is not None else None
         if lab is not None and q["qlabel"] is None:
             q["notes"].append(f"none of the liked products has a {label}: no category signal for this query")
@@ -606,28 +651,30 @@ def query(self:Recommender, id=None, # a product id: its stored vector
             v32 = (v / np.abs(v).max()).astype(np.float32)
         q["img"] = l2n(v32); q["info"] = {"vector_dim": int(v.shape[0])}
     if kind in ("id", "ids", "text") and self.text_problem: q["notes"].append(self.text_problem)
+    q["col"] = self._colour_of(q, image)
     return q
 
 # %% ../nbs/05_recommend.ipynb #93fc8c90
 def _weights(weights, q):
     "Effective hybrid weights for a query, and the channels it asked for but cannot have."
     if weights is None:
-        w = {"image": 1.0, "text": 0.0, "category": 0.0, "match": 0.0}
+        w = {"image": 1.0, "text": 0.0, "category": 0.0, "match": 0.0, "colour": 0.0}
         if q["img"] is None: w.update(image=0.0, text=1.0)   # text query without a text tower: title text only
     else:
         if not isinstance(weights, dict):
             raise ValueError(f"weights must be a dict signal -> number, e.g. {{'image': 0.7, 'text': 0.3}}, "
                              f"got {weights!r}")
         bad = [k for k in weights if k not in WEIGHT_KEYS]
-        if bad: raise ValueError(f"unknown weight(s) {', '.join(map(str, bad))}; use image, text, category (and match)")
+        if bad: raise ValueError(f"unknown weight(s) {', '.join(map(str, bad))}; use {', '.join(WEIGHT_KEYS)}")
         for k, v in weights.items():
             if not _is_number(v) or not np.isfinite(v) or v < 0:
                 raise ValueError(f"weights: {k}={v!r} is not a finite number >= 0 "
                                  "(example: weights image=0.7,text=0.3)")
         w = {k: float(weights.get(k, 0.0)) for k in WEIGHT_KEYS}
     have = {"image": q["img"] is not None, "text": q["txt"] is not None,
-            "category": q["qlabel"] is not None, "match": q["qlabel"] is not None}
+            "category": q["qlabel"] is not None, "match": q["qlabel"] is not None, "colour": q.get("col") is not None}
     unavailable = [k for k in WEIGHT_KEYS if w[k] > 0 and not have[k]]
+    if "colour" in unavailable: q["notes"].append(f"no colour signal: {q.get('col_why') or 'none for this query'}")
     eff = {k: (w[k] if have[k] else 0.0) for k in WEIGHT_KEYS}
     if sum(eff.values()) <= 0:
         why = "".join(f"; {n}" for n in q.get("notes") or [])
@@ -668,7 +715,7 @@ def _candidates(self:Recommender, q, mask, k, pool, exact):
 
 # %% ../nbs/05_recommend.ipynb #f4c74c8b
 @patch
-def _signal(self:Recommender, c:str, # image, text, category or match
+def _signal(self:Recommender, c:str, # image, text, colour, category or match
             q:dict, # the query (`Recommender.query`)
             label, # the label column of the category signals
             rows:np.ndarray, # catalogue rows
@@ -682,6 +729,9 @@ def _signal(self:Recommender, c:str, # image, text, category or match
     if c == "text":
         if q["txt"] is None or not len(rows): return nan()
         return _dot(self.T, q["txt"])[rows] if whole else _dot(self.T[rows], q["txt"])
+    if c == "colour":   # NaN for the products the colour embeddings lack
+        if q.get("col") is None or not len(rows): return nan()
+        return (self.C @ q["col"])[rows] if whole else self.C[rows] @ q["col"]
     if q["qlabel"] is None or not len(rows): return nan()
     if c == "match":
         codes, _, idx = self._codes(label); cr = codes[rows]
@@ -699,7 +749,7 @@ def recommend(self:Recommender,
               k:int=10,                  # results wanted (fewer come back when fewer are left)
               mmr:float|None=None,       # MMR λ in [0, 1] (1 = pure relevance); None: no re-ranking
               dedup:float|bool|None=None,# near-duplicate threshold (None: the encoder's, else 0.985; False: off)
-              weights:dict|None=None,    # hybrid weights {image, text, category[, match]} (default image only)
+              weights:dict|None=None,    # hybrid weights {image, text, colour, category[, match]} (default image)
               label:str|None=None,       # column behind the category signals (default: the catalogue's label)
               filters:dict|None=None,    # column -> value or list of values
               exclude=None,              # ids never to return (one id, or a list/set of ids)
@@ -718,12 +768,12 @@ def recommend(self:Recommender,
     elif isinstance(exclude, (str, bytes, int, np.integer)): exclude = [exclude]   # one id, not its characters
     excl = [str(e) for e in exclude] + q["exclude"]
     mask[[self.pos[e] for e in excl if e in self.pos]] = False
-    hybrid = any(w[c] > 0 for c in ("text", "category", "match")) or q["img"] is None
+    hybrid = any(w[c] > 0 for c in ("text", "category", "match", "colour")) or q["img"] is None
     exact = (bool(filters) or hybrid) and int(mask.sum()) <= self.exact_limit
     rows = self._candidates(q, mask, k, pool, exact)
     rel = np.zeros(len(rows), np.float32)
     for c in WEIGHT_KEYS:
-        if w[c] > 0:   # image and text are never NaN; category and match are where a product has no label
+        if w[c] > 0:   # image and text are never NaN; colour, category and match are where a product has none
             s = self._signal(c, q, label, rows)
             rel += w[c] * (s if c in ("image", "text") else np.nan_to_num(s, copy=False))
     n_ranked = len(rows) if exact else min(len(rows), pool)   # scored exactly: every eligible row may be reached
@@ -738,13 +788,15 @@ def recommend(self:Recommender,
         if len(chosen) >= k or P >= n_ranked: break
         P *= 4
     final, relevance = rows[order[chosen]], rel[order[chosen]]
-    img, txt, soft, match = (self._signal(c, q, label, final) for c in ("image", "text", "category", "match"))
+    img, txt, col, soft, match = (self._signal(c, q, label, final) for c in ("image", "text", "colour", "category",
+                                                                             "match"))
     cat_src = (self._catsim[label][1] if q["qlabel"] is not None and label in self._catsim
                and (len(final) or w["category"] > 0 and len(rows)) else None)
     result_ids = [self.ids[r] for r in final]
     explain = {"id": result_ids, "rank": np.arange(1, len(chosen) + 1), "score": np.array(scores, np.float64),
                "relevance": relevance.astype(np.float64), "image_sim": img.astype(np.float64),
-               "text_sim": txt.astype(np.float64), "category_soft": soft.astype(np.float64),
+               "text_sim": txt.astype(np.float64), "colour_sim": col.astype(np.float64),
+               "category_soft": soft.astype(np.float64),
                "category_match": [None if np.isnan(m) else bool(m) for m in match],
                "rank_before_rerank": np.array(chosen, dtype=np.int64) + 1}
     df, meta_cols = self.df, self.meta_cols
@@ -831,6 +883,22 @@ class Session:
         "The next gallery without a like."
         return self._next()
 
+# %% ../nbs/05_recommend.ipynb #0731dd7d
+COLOUR_ENCODERS = ("tuned-colour", "colour")   # the colour embeddings a recommender reads: the first current one
+
+# %% ../nbs/05_recommend.ipynb #199987d8
+def _run_colour(rf:RunFolder, # the run folder (read under its lock)
+                df:pd.DataFrame, # its catalogue
+                slug:str, # the main embeddings (never read again as colour)
+               ):
+    "The run's current colour embeddings (`tuned-colour`, else `colour`; json modality colour), or None."
+    for cs in COLOUR_ENCODERS:
+        if cs == slug or cs not in rf.encoders(): continue
+        try: emb = rf.check_embeddings(rf.read_embeddings(cs), df)
+        except (Stale, DamagedFile): continue
+        if emb.meta.get("modality") == "colour": return emb
+    return None
+
 # %% ../nbs/05_recommend.ipynb #d2bac230
 @patch(cls_method=True)
 def from_run(cls:Recommender, run, # a run folder (path or `RunFolder`) with a catalogue and embeddings
@@ -845,10 +913,12 @@ def from_run(cls:Recommender, run, # a run folder (path or `RunFolder`) with a c
         p = rf.aligned(slug, kind)
         k = p.index["kind"] if p.index else None
         index = VectorIndex.load(rf.index_prefix(slug, k), rf.mend("index", slug, k)) if k else None
+        colour = _run_colour(rf, p.catalogue, slug)
     text_emb = p.embeddings if slug == "tfidf-title" else p.text
     text_enc = (lambda: load_encoder(rf, "tfidf-title")) if text_emb is not None else None
     rec = cls(Catalogue(p.catalogue, p.validation, p.meta), p.embeddings, index=index,
               encoder=lambda: load_encoder(rf, slug), text_embeddings=text_emb, text_encoder=text_enc, label=label,
-              dedup=dedup, run=rf)
+              dedup=dedup, run=rf, colour_embeddings=colour,
+              colour_encoder=(lambda: load_encoder(rf, colour.encoder)) if colour is not None else None)
     rec.generation = p.generation
     return rec
