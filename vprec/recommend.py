@@ -473,17 +473,26 @@ def text_problem(self:Recommender) -> str|None:
             except ValueError as e: self._text_problem = f"the title-text signal is unavailable ({e})"
     return self._text_problem or None
 
+# %% ../nbs/05_recommend.ipynb #0cca36c8
+@patch
+def _in_order(self:Recommender, emb, # embeddings (X, ids) of some or all of this recommender's products
+             ) -> tuple:
+    "(the rows of `emb` in catalogue order, zeros where it lacks a product; the mask of the products it lacks)."
+    at = {str(i): r for r, i in enumerate(emb.ids)}
+    rows = np.array([at.get(i, -1) for i in self.ids], np.int64)
+    M = np.asarray(emb.X, np.float32)[np.maximum(rows, 0)]; miss = rows < 0
+    M[miss] = 0
+    return M, miss
+
 # %% ../nbs/05_recommend.ipynb #6fd755bc
 @patch(as_prop=True)
 def T(self:Recommender):
     "Title text embeddings in catalogue order (rows the given text embeddings lack are embedded from their titles)."
     if self._T is None:
         if self._text_emb is not None:
-            tp = {str(i): r for r, i in enumerate(self._text_emb.ids)}
-            rows = np.array([tp.get(i, -1) for i in self.ids])
-            T = np.asarray(self._text_emb.X, np.float32)[np.maximum(rows, 0)]
-            if (rows < 0).any():
-                miss = np.flatnonzero(rows < 0)
+            T, miss = self._in_order(self._text_emb)
+            if miss.any():
+                miss = np.flatnonzero(miss)
                 T[miss] = _dense(_quiet(self.text_encoder.encode_texts, self._titles(miss)))
             self._T = T
         else: self._T = _quiet(self.text_encoder.encode_texts, self._titles())
@@ -494,11 +503,8 @@ def T(self:Recommender):
 def C(self:Recommender):
     "Colour vectors in catalogue order (NaN rows for products the colour embeddings lack); None without them."
     if self._C is None and self._colour_emb is not None:
-        cp = {str(i): r for r, i in enumerate(self._colour_emb.ids)}
-        rows = np.array([cp.get(i, -1) for i in self.ids], np.int64)
-        C = np.asarray(self._colour_emb.X, np.float32)[np.maximum(rows, 0)]
-        C[rows < 0] = np.nan
-        self._C = np.ascontiguousarray(C)
+        C, miss = self._in_order(self._colour_emb)
+        C[miss] = np.nan; self._C = C
     return self._C
 
 # %% ../nbs/05_recommend.ipynb #7487e49c
