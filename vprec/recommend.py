@@ -8,23 +8,22 @@ Docs: https://vprec.github.io/vprec/recommend.html.md"""
 from __future__ import annotations
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fastcore.basics import patch
-from .runfolder import RunFolder
+from .runfolder import RunFolder, Stale, DamagedFile
 from .catalogue import Catalogue, read_image
 from .encoders import get_encoder, l2n
 from .embed import embeddings_slug, load_encoder
 from .index import VectorIndex
 
 # %% auto #0
-__all__ = ['EXPLAIN', 'BYTES_COLS', 'DEFAULT_DEDUP', 'WEIGHT_KEYS', 'filter_mask', 'rerank', 'fit_title_encoder',
-           'label_cooccurrence', 'category_similarity', 'Recommendations', 'result_thumbnail', 'results_grid',
-           'UnknownProduct', 'dedup_threshold', 'Recommender', 'Session']
+__all__ = ['EXPLAIN', 'BYTES_COLS', 'DEFAULT_DEDUP', 'WEIGHT_KEYS', 'COLOUR_ENCODERS', 'filter_mask', 'rerank',
+           'fit_title_encoder', 'label_cooccurrence', 'category_similarity', 'Recommendations', 'result_thumbnail',
+           'results_grid', 'UnknownProduct', 'dedup_threshold', 'Recommender', 'Session']
 
 # %% ../nbs/05_recommend.ipynb #3bf044a5
 def _as_text(s:pd.Series) -> np.ndarray:
@@ -36,9 +35,18 @@ def _as_text(s:pd.Series) -> np.ndarray:
     t[miss] = None
     return t
 
+# %% ../nbs/05_recommend.ipynb #40b26917
+def _column_codes(values:np.ndarray, # a column's values as text (`_as_text`), None where missing
+                 ) -> tuple:
+    "(each row's code: the index of its value in `names`, -1 where missing; `names`: the values, sorted; name -> code)."
+    names = sorted({v for v in values if v is not None})
+    idx = {n: i for i, n in enumerate(names)}
+    return np.array([-1 if v is None else idx[v] for v in values], np.int64), names, idx
+
 # %% ../nbs/05_recommend.ipynb #d2506990
 def filter_mask(df:pd.DataFrame,  # the catalogue's rows
-                filters:dict|None # column -> value or list/set/tuple of values
+                filters:dict|None, # column -> value or list/set/tuple of values
+                codes=None, # column -> its `_column_codes`, e.g. a `Recommender`'s cache (default: made here)
                ) -> np.ndarray:
     "Mask of the rows that pass every filter (equality, or membership in a collection); missing values never match."
     mask = np.ones(len(df), bool)
@@ -50,10 +58,12 @@ def filter_mask(df:pd.DataFrame,  # the catalogue's rows
                              f"{', '.join(c for c in df.columns if c not in ('thumbnail', 'image_bytes'))}")
         vals = [val] if isinstance(val, (str, int, float, np.integer, np.floating)) or val is None else list(val)
         if not vals: raise ValueError(f"filter {col}: empty set of values")
-        col_s = _as_text(df[col])
-        m = pd.Series(col_s).isin([str(v) for v in vals]).to_numpy() & (col_s != None)
+        c, known, idx = codes(col) if codes is not None else _column_codes(_as_text(df[col]))
+        hit = np.zeros(len(known) + 1, bool)     # by code; the last entry is the code -1 of a missing value
+        hit[np.array([idx[str(v)] for v in vals if str(v) in idx], np.int64)] = True
+        m = hit[c]
         if not m.any():
-            known = sorted({v for v in col_s if v is not None}); n_none = int(sum(v is None for v in col_s))
+            n_none = int((c < 0).sum())
             none = f" ({n_none} product{'s have' if n_none > 1 else ' has'} none)" if n_none else ""
             raise ValueError(f"filter {col}={','.join(map(str, vals))} matches no product; values of {col}: "
                              f"{', '.join(known[:30])}{' ...' if len(known) > 30 else ''}{none}")
@@ -69,26 +79,41 @@ def rerank(relevance:np.ndarray,  # relevance of each candidate, sorted or not (
            query_sim:np.ndarray|None=None # each candidate's similarity to the query (for the de-duplication)
           ) -> tuple[list, list]:
     "Pick up to `k` candidates by relevance or MMR, skipping near-duplicates: (positions, scores)."
-    n = len(relevance); order = np.argsort(-relevance, kind="stable")
+    n = len(relevance)
     alive = np.ones(n, bool)
     if dedup is not None and query_sim is not None: alive &= ~(query_sim >= dedup)
     chosen, scores = [], []
+    if not n or k <= 0: return chosen, scores
     if lam is None:
-        for j in order:
+        for j in np.argsort(-relevance, kind="stable"):
             if len(chosen) == k: break
             if not alive[j]: continue
             if dedup is not None and chosen and (V[chosen] @ V[j]).max() >= dedup: continue
             chosen.append(int(j)); scores.append(float(relevance[j]))
         return chosen, scores
-    maxsim = np.zeros(n, np.float32)       # max similarity to the chosen results (0 while none is chosen)
-    while len(chosen) < k and alive.any():
-        obj = np.where(alive, lam * relevance - (1 - lam) * maxsim, -np.inf)
-        j = int(np.argmax(obj))            # ties go to the earlier (more relevant) index: relevance sorted below
+    gain, cost = lam * relevance, 1 - lam
+    obj = np.where(alive, gain, -np.inf)   # nothing chosen yet: no redundancy term, the most relevant comes first
+    maxsim = None                          # each candidate's true max similarity to the chosen (may be negative)
+    while len(chosen) < k:
+        j = int(np.argmax(obj))            # ties go to the earlier index
         if not np.isfinite(obj[j]): break
         chosen.append(j); scores.append(float(obj[j])); alive[j] = False
-        s = V @ V[j]; maxsim = np.maximum(maxsim, s)
-        if dedup is not None: alive &= ~(s >= dedup)
+        s = V @ V[j]                       # one row of similarities per chosen result
+        maxsim = s if maxsim is None else np.maximum(maxsim, s, out=maxsim)
+        if dedup is not None: alive &= s < dedup
+        obj = np.where(alive, gain - cost * maxsim, -np.inf)
     return chosen, scores
+
+# %% ../nbs/05_recommend.ipynb #cb6c33d4
+def _top_order(x:np.ndarray, # values, e.g. the relevance of every candidate
+               m:int, # how many of the largest
+              ) -> np.ndarray:
+    "Positions of the `m` largest values of `x`, largest first, ties in position order: `argsort(-x, stable)[:m]`."
+    if m >= len(x): return np.argsort(-x, kind="stable")
+    if m <= 0: return np.zeros(0, np.int64)
+    kth = np.partition(x, len(x) - m)[len(x) - m]          # the m-th largest value
+    cand = np.flatnonzero(x >= kth)                          # every value that reaches it, in position order
+    return cand[np.argsort(-x[cand], kind="stable")][:m]
 
 # %% ../nbs/05_recommend.ipynb #7297d727
 def _dense(M):
@@ -159,8 +184,8 @@ def category_similarity(names:list,     # label values
     return np.clip(S, -1, 1).astype(np.float32), source
 
 # %% ../nbs/05_recommend.ipynb #67b66513
-EXPLAIN = ["id", "rank", "score", "relevance", "image_sim", "text_sim", "category_soft", "category_match",
-           "rank_before_rerank"]   # the explanation columns of a result, in the order they are printed
+EXPLAIN = ["id", "rank", "score", "relevance", "image_sim", "text_sim", "colour_sim", "category_soft",
+           "category_match", "rank_before_rerank"]   # a result's explanation columns, printed in this order
 
 # %% ../nbs/05_recommend.ipynb #80a21ec3
 BYTES_COLS = ("thumbnail", "image_bytes")   # catalogue columns of bytes, never put in the `--json` object
@@ -175,18 +200,30 @@ def _py(v):
     return v
 
 # %% ../nbs/05_recommend.ipynb #1d4e3e2d
-@dataclass
 class Recommendations:
-    "Results of one `Recommender.recommend` call: `.query` (dict), `.results` (DataFrame), `.to_dict()`."
-    query: dict  # the query as asked and answered: kind, id/ids/text/image, k, mmr, dedup, weights, notes, index, ms...
-    results: pd.DataFrame  # one row per result: id, rank, score, explanation columns, then the catalogue's metadata
-    def __len__(self): return len(self.results)
+    "Results of one `Recommender.recommend` call: `.query` (dict), `.ids`, `.results` (DataFrame), `.to_dict()`."
+    def __init__(self, query:dict, # the query as asked and answered: kind, id/ids/text/image, k, mmr, dedup, weights...
+                 results, # one row per result (id, rank, score, explanations, metadata), or a function that makes it
+                 ids:list|None=None, # the results' ids, best first (default: the table's id column)
+                 records=None, # a function giving the `to_dict` objects of the results (default: read from the table)
+                ):
+        self.query, self._results, self._ids = query, results, None if ids is None else list(ids)
+        self._records = records
     @property
-    def ids(self) -> list: return self.results["id"].tolist()
+    def results(self) -> pd.DataFrame:
+        "One row per result: id, rank, score, the explanation columns, then the catalogue's metadata (made once asked)."
+        if callable(self._results): self._results = self._results()
+        return self._results
+    def __len__(self): return len(self.ids)
+    @property
+    def ids(self) -> list: return list(self._ids) if self._ids is not None else self.results["id"].tolist()
     def to_dict(self) -> dict:
         "The `--json` object: {'query': {...}, 'results': [{id, rank, score, ..., metadata}]} without bytes."
-        cols = [c for c in self.results.columns if c not in BYTES_COLS]
-        res = [{c: _py(v) for c, v in zip(cols, row)} for row in self.results[cols].itertuples(index=False, name=None)]
+        if self._records is not None: res = self._records()
+        else:
+            cols = [c for c in self.results.columns if c not in BYTES_COLS]
+            rows = self.results[cols].itertuples(index=False, name=None)
+            res = [{c: _py(v) for c, v in zip(cols, row)} for row in rows]
         return {"query": {k: _py(v) if not isinstance(v, (dict, list)) else v for k, v in self.query.items()},
                 "results": res}
     def table(self, label:str|None=None, # label column shown after the title; None: the query's label
@@ -264,7 +301,7 @@ def results_grid(recs:Recommendations, # results to draw
 DEFAULT_DEDUP = 0.985   # seed 000's near-duplicate cosine for CLIP, used when the encoder calibrated none
 
 # %% ../nbs/05_recommend.ipynb #3d8da201
-WEIGHT_KEYS = ("image", "text", "category", "match")   # the signals of the hybrid score (the CLI's `--weights` keys)
+WEIGHT_KEYS = ("image", "text", "category", "match", "colour")   # the signals of the hybrid score (`--weights` keys)
 
 # %% ../nbs/05_recommend.ipynb #2feab587
 class UnknownProduct(KeyError):
@@ -330,6 +367,8 @@ class Recommender:
                  label:str|None=None,        # column behind the category signal (default: the catalogue's label)
                  dedup:float|None=None,      # default near-duplicate threshold (default: the encoder's, else 0.985)
                  run=None,                   # the run folder it was read from (path or `RunFolder`), named in messages
+                 colour_embeddings=None,     # colour embeddings (X, ids; modality colour) for the colour signal
+                 colour_encoder=None,        # their encoder (or a callable returning it), for image queries
                 ):
         self.run = None if run is None else RunFolder.of(run)
         self.catalogue, self.embeddings = catalogue, embeddings
@@ -358,7 +397,8 @@ class Recommender:
         default = meta.get("label") or ("articleType" if "articleType" in df else None)
         self.label = label or (default if default in self.df else None)   # no label column: no category signal
         self.dedup = _options(1, None, dedup, dedup_threshold(embeddings), None)[2]
-        self._catsim, self._labs = {}, {}
+        self._catsim, self._labs, self._coded, self._json = {}, {}, {}, None
+        self._colour_emb, self._colour_encoder, self._C = colour_embeddings, colour_encoder, None
 
     def __repr__(self):
         return (f"Recommender({len(self.ids)} products, encoder={getattr(self.embeddings, 'encoder', None)}, "
@@ -380,6 +420,21 @@ def _labels(self:Recommender, label:str) -> tuple:
     if label not in self._labs:
         v = _as_text(self.df[label]); self._labs[label] = (v, np.array([x is None for x in v], bool))
     return self._labs[label]
+
+# %% ../nbs/05_recommend.ipynb #9454e2de
+@patch
+def _codes(self:Recommender, col:str) -> tuple:
+    "`_column_codes` of a catalogue column (codes, sorted names, name -> code), made once: filters and labels use them."
+    if col not in self._coded: self._coded[col] = _column_codes(self._labels(col)[0])
+    return self._coded[col]
+
+# %% ../nbs/05_recommend.ipynb #5a439651
+@patch
+def _json_columns(self:Recommender) -> dict:
+    "The catalogue's metadata as JSON-able values (`_py`), column by column, bytes left out; made once."
+    if self._json is None:
+        self._json = {c: [_py(v) for v in self.df[c].tolist()] for c in self.meta_cols if c not in BYTES_COLS}
+    return self._json
 
 # %% ../nbs/05_recommend.ipynb #b31dcb24
 @patch
@@ -418,21 +473,69 @@ def text_problem(self:Recommender) -> str|None:
             except ValueError as e: self._text_problem = f"the title-text signal is unavailable ({e})"
     return self._text_problem or None
 
+# %% ../nbs/05_recommend.ipynb #0cca36c8
+@patch
+def _in_order(self:Recommender, emb, # embeddings (X, ids) of some or all of this recommender's products
+             ) -> tuple:
+    "(the rows of `emb` in catalogue order, zeros where it lacks a product; the mask of the products it lacks)."
+    at = {str(i): r for r, i in enumerate(emb.ids)}
+    rows = np.array([at.get(i, -1) for i in self.ids], np.int64)
+    M = np.asarray(emb.X, np.float32)[np.maximum(rows, 0)]; miss = rows < 0
+    M[miss] = 0
+    return M, miss
+
 # %% ../nbs/05_recommend.ipynb #6fd755bc
 @patch(as_prop=True)
 def T(self:Recommender):
     "Title text embeddings in catalogue order (rows the given text embeddings lack are embedded from their titles)."
     if self._T is None:
         if self._text_emb is not None:
-            tp = {str(i): r for r, i in enumerate(self._text_emb.ids)}
-            rows = np.array([tp.get(i, -1) for i in self.ids])
-            T = np.asarray(self._text_emb.X, np.float32)[np.maximum(rows, 0)]
-            if (rows < 0).any():
-                miss = np.flatnonzero(rows < 0)
+            T, miss = self._in_order(self._text_emb)
+            if miss.any():
+                miss = np.flatnonzero(miss)
                 T[miss] = _dense(_quiet(self.text_encoder.encode_texts, self._titles(miss)))
             self._T = T
         else: self._T = _quiet(self.text_encoder.encode_texts, self._titles())
     return self._T
+
+# %% ../nbs/05_recommend.ipynb #4992769a
+@patch(as_prop=True)
+def C(self:Recommender):
+    "Colour vectors in catalogue order (NaN rows for products the colour embeddings lack); None without them."
+    if self._C is None and self._colour_emb is not None:
+        C, miss = self._in_order(self._colour_emb)
+        C[miss] = np.nan; self._C = C
+    return self._C
+
+# %% ../nbs/05_recommend.ipynb #7487e49c
+@patch(as_prop=True)
+def colour_encoder(self:Recommender):
+    "The colour encoder (loaded on first use), for the colour vector of an image query; None when none was given."
+    if callable(self._colour_encoder) and not hasattr(self._colour_encoder, "encode_images"):
+        self._colour_encoder = self._colour_encoder()
+    return self._colour_encoder
+
+# %% ../nbs/05_recommend.ipynb #76e4cc6e
+@patch
+def _colour_of(self:Recommender, q:dict, # the query so far (`query`): its kind and the rows it was made of
+               image=None, # the image of an image query
+              ) -> np.ndarray|None:
+    "A query's colour vector (its row, the liked rows' weighted mean, the colour encoder on its image) or None."
+    C = self.C
+    if C is None: q["col_why"] = "the run has no colour embeddings (encoder colour or tuned-colour)"; return None
+    if q["kind"] in ("text", "vector"): q["col_why"] = f"a {q['kind']} query has none"; return None
+    if q["kind"] == "image":
+        try: enc = self.colour_encoder
+        except Exception as e: enc, why = None, f"the colour encoder cannot be loaded ({e})"
+        else: why = "no colour encoder was given"
+        if enc is not None:
+            try: return l2n(np.asarray(enc.encode_images([image]), np.float32))[0]
+            except Exception as e: why = f"the colour encoder could not read the image ({getattr(e, 'problem', e)})"
+        q["col_why"] = why; return None
+    rows = np.asarray(q["dup_rows"], np.int64); Cr = C[rows]; ok = ~np.isnan(Cr).any(1)
+    w = np.asarray(q.get("mix", np.ones(len(rows))), np.float32)[ok]
+    if not ok.any() or w.sum() <= 0: q["col_why"] = "its products have no colour vector"; return None
+    return Cr[0] if len(rows) == 1 else l2n((w[:, None] * Cr[ok]).sum(0))
 
 # %% ../nbs/05_recommend.ipynb #e4fbd110
 @patch
@@ -467,7 +570,7 @@ def query(self:Recommender, id=None, # a product id: its stored vector
     if len(given) != 1:
         raise ValueError(f"give exactly one query of id, ids, image, text or vector (got {', '.join(given) or 'none'})")
     kind = next(iter(given))
-    q = dict(kind=kind, img=None, txt=None, qlabel=None, exclude=[], dup_rows=[], info={}, notes=[])
+    q = dict(kind=kind, img=None, txt=None, col=None, qlabel=None, exclude=[], dup_rows=[], info={}, notes=[])
     lab = self._labels(label)[0] if label else None
     if kind == "id":
         r = self._check_id(id)
@@ -495,7 +598,7 @@ def query(self:Recommender, id=None, # a product id: its stored vector
             Tr = self.T[rows]
             mean = Tr.multiply(w[:, None]).sum(0) if hasattr(Tr, "multiply") else (w[:, None] * Tr).sum(0)
             q["txt"] = l2n(np.asarray(mean).ravel())
-        q.update(exclude=[p for p, _ in pairs], dup_rows=rows)
+        q.update(exclude=[p for p, _ in pairs], dup_rows=rows, mix=w)
         q["qlabel"] = _weighted_label(lab[rows], w) if lab is not None else None
         if lab is not None and q["qlabel"] is None:
             q["notes"].append(f"none of the liked products has a {label}: no category signal for this query")
@@ -554,28 +657,30 @@ def query(self:Recommender, id=None, # a product id: its stored vector
             v32 = (v / np.abs(v).max()).astype(np.float32)
         q["img"] = l2n(v32); q["info"] = {"vector_dim": int(v.shape[0])}
     if kind in ("id", "ids", "text") and self.text_problem: q["notes"].append(self.text_problem)
+    q["col"] = self._colour_of(q, image)
     return q
 
 # %% ../nbs/05_recommend.ipynb #93fc8c90
 def _weights(weights, q):
     "Effective hybrid weights for a query, and the channels it asked for but cannot have."
     if weights is None:
-        w = {"image": 1.0, "text": 0.0, "category": 0.0, "match": 0.0}
+        w = {"image": 1.0, "text": 0.0, "category": 0.0, "match": 0.0, "colour": 0.0}
         if q["img"] is None: w.update(image=0.0, text=1.0)   # text query without a text tower: title text only
     else:
         if not isinstance(weights, dict):
             raise ValueError(f"weights must be a dict signal -> number, e.g. {{'image': 0.7, 'text': 0.3}}, "
                              f"got {weights!r}")
         bad = [k for k in weights if k not in WEIGHT_KEYS]
-        if bad: raise ValueError(f"unknown weight(s) {', '.join(map(str, bad))}; use image, text, category (and match)")
+        if bad: raise ValueError(f"unknown weight(s) {', '.join(map(str, bad))}; use {', '.join(WEIGHT_KEYS)}")
         for k, v in weights.items():
             if not _is_number(v) or not np.isfinite(v) or v < 0:
                 raise ValueError(f"weights: {k}={v!r} is not a finite number >= 0 "
                                  "(example: weights image=0.7,text=0.3)")
         w = {k: float(weights.get(k, 0.0)) for k in WEIGHT_KEYS}
     have = {"image": q["img"] is not None, "text": q["txt"] is not None,
-            "category": q["qlabel"] is not None, "match": q["qlabel"] is not None}
+            "category": q["qlabel"] is not None, "match": q["qlabel"] is not None, "colour": q.get("col") is not None}
     unavailable = [k for k in WEIGHT_KEYS if w[k] > 0 and not have[k]]
+    if "colour" in unavailable: q["notes"].append(f"no colour signal: {q.get('col_why') or 'none for this query'}")
     eff = {k: (w[k] if have[k] else 0.0) for k in WEIGHT_KEYS}
     if sum(eff.values()) <= 0:
         why = "".join(f"; {n}" for n in q.get("notes") or [])
@@ -587,13 +692,11 @@ def _weights(weights, q):
 @patch
 def _catsim_for(self:Recommender, label, qlabel, rows):
     "category_soft of rows against the query label (NaN for rows without a label), from the cached name similarities."
+    codes, names, idx = self._codes(label)
     if label not in self._catsim:
-        vals, miss = self._labels(label)
-        names = sorted({v for v in vals[~miss]})
-        S, src = category_similarity(names, None if self.text_problem else self.text_encoder, self.df, label)
-        idx = {n: i for i, n in enumerate(names)}
-        self._catsim[label] = (idx, S, src, np.array([idx.get(v, -1) for v in vals], np.int64))
-    idx, S, src, codes = self._catsim[label]
+        self._catsim[label] = category_similarity(names, None if self.text_problem else self.text_encoder, self.df,
+                                                  label)
+    S, src = self._catsim[label]
     out = np.full(len(rows), np.nan, np.float32); c = codes[rows]; ok = c >= 0
     qi = idx.get(qlabel)
     if qi is not None: out[ok] = S[qi, c[ok]]
@@ -616,6 +719,31 @@ def _candidates(self:Recommender, q, mask, k, pool, exact):
         if len(rows) >= pool or kk >= len(self.ids): return rows
         want *= 4
 
+# %% ../nbs/05_recommend.ipynb #f4c74c8b
+@patch
+def _signal(self:Recommender, c:str, # image, text, colour, category or match
+            q:dict, # the query (`Recommender.query`)
+            label, # the label column of the category signals
+            rows:np.ndarray, # catalogue rows
+           ) -> np.ndarray:
+    "One signal of the hybrid score for some rows; NaN where the query or a row has none."
+    nan = lambda: np.full(len(rows), np.nan, np.float32)
+    whole = len(rows) > len(self.ids) // 2      # most of the catalogue: one product with every row, then the rows
+    if c == "image":
+        if q["img"] is None: return nan()
+        return (self.X @ q["img"])[rows] if whole else self.X[rows] @ q["img"]
+    if c == "text":
+        if q["txt"] is None or not len(rows): return nan()
+        return _dot(self.T, q["txt"])[rows] if whole else _dot(self.T[rows], q["txt"])
+    if c == "colour":   # NaN for the products the colour embeddings lack
+        if q.get("col") is None or not len(rows): return nan()
+        return (self.C @ q["col"])[rows] if whole else self.C[rows] @ q["col"]
+    if q["qlabel"] is None or not len(rows): return nan()
+    if c == "match":
+        codes, _, idx = self._codes(label); cr = codes[rows]
+        return np.where(cr < 0, np.nan, cr == idx.get(q["qlabel"], -2)).astype(np.float32)
+    return self._catsim_for(label, q["qlabel"], rows)[0]
+
 # %% ../nbs/05_recommend.ipynb #d93df8bc
 @patch
 def recommend(self:Recommender,
@@ -627,7 +755,7 @@ def recommend(self:Recommender,
               k:int=10,                  # results wanted (fewer come back when fewer are left)
               mmr:float|None=None,       # MMR λ in [0, 1] (1 = pure relevance); None: no re-ranking
               dedup:float|bool|None=None,# near-duplicate threshold (None: the encoder's, else 0.985; False: off)
-              weights:dict|None=None,    # hybrid weights {image, text, category[, match]} (default image only)
+              weights:dict|None=None,    # hybrid weights {image, text, colour, category[, match]} (default image)
               label:str|None=None,       # column behind the category signals (default: the catalogue's label)
               filters:dict|None=None,    # column -> value or list of values
               exclude=None,              # ids never to return (one id, or a list/set of ids)
@@ -641,61 +769,56 @@ def recommend(self:Recommender,
         raise ValueError(f"label column {label!r} is not in the catalogue; columns: {', '.join(self.meta_cols)}")
     q = self.query(id=id, ids=ids, image=image, text=text, vector=vector, label=label)
     w, unavailable = _weights(weights, q)
-    mask = filter_mask(self.df, filters)
+    mask = filter_mask(self.df, filters, self._codes)
     if exclude is None: exclude = []
     elif isinstance(exclude, (str, bytes, int, np.integer)): exclude = [exclude]   # one id, not its characters
     excl = [str(e) for e in exclude] + q["exclude"]
-    ex_rows = [self.pos[e] for e in excl if e in self.pos]
-    mask[ex_rows] = False
-    hybrid = any(w[c] > 0 for c in ("text", "category", "match")) or q["img"] is None
+    mask[[self.pos[e] for e in excl if e in self.pos]] = False
+    hybrid = any(w[c] > 0 for c in ("text", "category", "match", "colour")) or q["img"] is None
     exact = (bool(filters) or hybrid) and int(mask.sum()) <= self.exact_limit
     rows = self._candidates(q, mask, k, pool, exact)
-    labs_all, labs_miss = self._labels(label) if q["qlabel"] is not None else (None, None)
-    cat_src = []
-    def signal(c, rows):  # one signal for some rows (NaN when the query has none)
-        nan = np.full(len(rows), np.nan, np.float32)
-        if c == "image":
-            if q["img"] is None: return nan
-            return (self.X if len(rows) == len(self.ids) else self.X[rows]) @ q["img"]
-        if c == "text": return _dot(self.T[rows], q["txt"]) if q["txt"] is not None and len(rows) else nan
-        if labs_all is None or not len(rows): return nan
-        if c == "match": return np.where(labs_miss[rows], np.nan, labs_all[rows] == q["qlabel"]).astype(np.float32)
-        soft, src = self._catsim_for(label, q["qlabel"], rows); cat_src.append(src)
-        return soft
     rel = np.zeros(len(rows), np.float32)
     for c in WEIGHT_KEYS:
-        if w[c] > 0: rel += w[c] * np.nan_to_num(signal(c, rows))
-    order = np.argsort(-rel, kind="stable")
-    if not exact and len(order) > pool: order = order[:pool]
-    rows, rel = rows[order], rel[order]
+        if w[c] > 0:   # image and text are never NaN; colour, category and match are where a product has none
+            s = self._signal(c, q, label, rows)
+            rel += w[c] * (s if c in ("image", "text") else np.nan_to_num(s, copy=False))
+    n_ranked = len(rows) if exact else min(len(rows), pool)   # scored exactly: every eligible row may be reached
     # near-duplicates of the query: of its vector and of the products it was made of
     qv = [q["img"]] if q["img"] is not None and q["kind"] in ("image", "vector", "id") else []
     qv = np.stack(qv + [self.X[r] for r in q["dup_rows"]]) if (qv or q["dup_rows"]) and thr is not None else None
     P = pool
     while True:  # re-rank the best P candidates; widen when de-duplication left fewer than k
-        sub = rows[:P]; V = self.X[sub]
-        chosen, scores = rerank(rel[:P], V, k, None if mmr is None else float(mmr), thr,
+        order = _top_order(rel, min(P, n_ranked)); V = self.X[rows[order]]
+        chosen, scores = rerank(rel[order], V, k, None if mmr is None else float(mmr), thr,
                                 None if qv is None else (V @ qv.T).max(1))
-        if len(chosen) >= k or P >= len(rows): break
+        if len(chosen) >= k or P >= n_ranked: break
         P *= 4
-    final = rows[chosen]
-    img, txt, soft, match = (signal(c, final) for c in ("image", "text", "category", "match"))
-    res = pd.DataFrame({"id": [self.ids[r] for r in final], "rank": np.arange(1, len(chosen) + 1),
-                        "score": np.array(scores, np.float64), "relevance": rel[chosen].astype(np.float64),
-                        "image_sim": img.astype(np.float64), "text_sim": txt.astype(np.float64),
-                        "category_soft": soft.astype(np.float64),
-                        "category_match": [None if np.isnan(m) else bool(m) for m in match],
-                        "rank_before_rerank": np.array(chosen, dtype=np.int64) + 1})
-    meta = self.df.iloc[final][self.meta_cols].reset_index(drop=True)
-    res = pd.concat([res, meta], axis=1)
+    final, relevance = rows[order[chosen]], rel[order[chosen]]
+    img, txt, col, soft, match = (self._signal(c, q, label, final) for c in ("image", "text", "colour", "category",
+                                                                             "match"))
+    cat_src = (self._catsim[label][1] if q["qlabel"] is not None and label in self._catsim
+               and (len(final) or w["category"] > 0 and len(rows)) else None)
+    result_ids = [self.ids[r] for r in final]
+    explain = {"id": result_ids, "rank": np.arange(1, len(chosen) + 1), "score": np.array(scores, np.float64),
+               "relevance": relevance.astype(np.float64), "image_sim": img.astype(np.float64),
+               "text_sim": txt.astype(np.float64), "colour_sim": col.astype(np.float64),
+               "category_soft": soft.astype(np.float64),
+               "category_match": [None if np.isnan(m) else bool(m) for m in match],
+               "rank_before_rerank": np.array(chosen, dtype=np.int64) + 1}
+    df, meta_cols = self.df, self.meta_cols
+    def table():   # made when first asked for: a caller that needs only the ids never pays for it
+        return pd.DataFrame({**explain, **{c: df[c].array.take(final) for c in meta_cols}}, copy=False)
+    def records():   # the `--json` objects of the results, read from the JSON-able columns without making the table
+        cols = {**explain, **{c: [v[r] for r in final] for c, v in self._json_columns().items()}}
+        return [{c: _py(v[i]) for c, v in cols.items()} for i in range(len(final))]
     query = dict(kind=q["kind"], **q["info"], k=int(k), mmr=None if mmr is None else float(mmr), dedup=thr,
                  weights={c: v for c, v in w.items() if v > 0}, unavailable=unavailable or None,
                  notes=q["notes"] or None, label=label, query_label=None if q["qlabel"] is None else str(q["qlabel"]),
                  filters=filters, exclude=len(excl), encoder=getattr(self.embeddings, "encoder", None),
                  index=self.index.kind if not exact else "exact (scored all eligible)",
-                 category_soft_source=cat_src[0] if cat_src else None, n_candidates=int(len(rows)),
+                 category_soft_source=cat_src, n_candidates=int(len(rows)),
                  n_eligible=int(mask.sum()), ms=round((time.perf_counter() - t0) * 1000, 3))
-    return Recommendations(query, res)
+    return Recommendations(query, table, result_ids, records)
 
 # %% ../nbs/05_recommend.ipynb #af9df75c
 class Session:
@@ -766,6 +889,22 @@ class Session:
         "The next gallery without a like."
         return self._next()
 
+# %% ../nbs/05_recommend.ipynb #0731dd7d
+COLOUR_ENCODERS = ("tuned-colour", "colour")   # the colour embeddings a recommender reads: the first current one
+
+# %% ../nbs/05_recommend.ipynb #199987d8
+def _run_colour(rf:RunFolder, # the run folder (read under its lock)
+                df:pd.DataFrame, # its catalogue
+                slug:str, # the main embeddings (never read again as colour)
+               ):
+    "The run's current colour embeddings (`tuned-colour`, else `colour`; json modality colour), or None."
+    for cs in COLOUR_ENCODERS:
+        if cs == slug or cs not in rf.encoders(): continue
+        try: emb = rf.check_embeddings(rf.read_embeddings(cs), df)
+        except (Stale, DamagedFile): continue
+        if emb.meta.get("modality") == "colour": return emb
+    return None
+
 # %% ../nbs/05_recommend.ipynb #d2bac230
 @patch(cls_method=True)
 def from_run(cls:Recommender, run, # a run folder (path or `RunFolder`) with a catalogue and embeddings
@@ -780,10 +919,12 @@ def from_run(cls:Recommender, run, # a run folder (path or `RunFolder`) with a c
         p = rf.aligned(slug, kind)
         k = p.index["kind"] if p.index else None
         index = VectorIndex.load(rf.index_prefix(slug, k), rf.mend("index", slug, k)) if k else None
+        colour = _run_colour(rf, p.catalogue, slug)
     text_emb = p.embeddings if slug == "tfidf-title" else p.text
     text_enc = (lambda: load_encoder(rf, "tfidf-title")) if text_emb is not None else None
     rec = cls(Catalogue(p.catalogue, p.validation, p.meta), p.embeddings, index=index,
               encoder=lambda: load_encoder(rf, slug), text_embeddings=text_emb, text_encoder=text_enc, label=label,
-              dedup=dedup, run=rf)
+              dedup=dedup, run=rf, colour_embeddings=colour,
+              colour_encoder=(lambda: load_encoder(rf, colour.encoder)) if colour is not None else None)
     rec.generation = p.generation
     return rec
