@@ -539,7 +539,9 @@ def _colour_of(self:Recommender, q:dict, # the query so far (`query`): its kind 
 
 # %% ../nbs/05_recommend.ipynb #e4fbd110
 @patch
-def _check_id(self:Recommender, pid) -> int:
+def row_of(self:Recommender,
+           pid, # a product id (compared as text)
+          ) -> int:
     "The row of product `pid`; `UnknownProduct` naming the id and how to add it otherwise."
     pid = str(pid)
     if pid not in self.pos:
@@ -573,7 +575,7 @@ def query(self:Recommender, id=None, # a product id: its stored vector
     q = dict(kind=kind, img=None, txt=None, col=None, qlabel=None, exclude=[], dup_rows=[], info={}, notes=[])
     lab = self._labels(label)[0] if label else None
     if kind == "id":
-        r = self._check_id(id)
+        r = self.row_of(id)
         q.update(img=self.X[r], txt=None if self.text_problem else self.T[r], exclude=[str(id)], dup_rows=[r])
         q["qlabel"] = lab[r] if lab is not None else None; q["info"] = {"id": str(id)}
         if lab is not None and q["qlabel"] is None:
@@ -584,7 +586,7 @@ def query(self:Recommender, id=None, # a product id: its stored vector
             raise ValueError("ids must be a list of product ids or a dict id -> weight, not one string")
         else: pairs = [(str(k), 1.0) for k in ids]
         if not pairs: raise ValueError("ids is empty: give at least one liked product id")
-        rows = [self._check_id(p) for p, _ in pairs]
+        rows = [self.row_of(p) for p, _ in pairs]
         bad = [(p, x) for p, x in pairs if not _is_number(x) or not np.isfinite(x) or x < 0]
         if bad: raise ValueError(f"ids weights must be >= 0 and finite: product {bad[0][0]} has weight {bad[0][1]!r}")
         w = np.array([float(x) for _, x in pairs], np.float32)
@@ -879,7 +881,7 @@ class Session:
         "Record a like of a product shown in this session and return the next gallery."
         pid = str(id)
         if pid not in self.shown:
-            self.rec._check_id(pid)
+            self.rec.row_of(pid)
             raise ValueError(f"product {pid} has not been shown in this session; like one of the gallery: "
                              f"{', '.join(self._gallery)}")
         if pid not in self.liked: self.liked.append(pid)

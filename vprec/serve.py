@@ -187,7 +187,7 @@ def create_app(run, # a run folder (path or `RunFolder`) with a catalogue and em
     @app.get("/products/{id}", summary="One product's catalogue row (without image bytes)")
     def product(id: str):
         try:
-            rec = live.get(); r = rec._check_id(id)
+            rec = live.get(); r = rec.row_of(id)
             row = rec.df.iloc[r]
             return answer({c: v for c, v in row.items() if not isinstance(v, (bytes, bytearray))})
         except Exception as e: return failed(e)
@@ -195,7 +195,7 @@ def create_app(run, # a run folder (path or `RunFolder`) with a catalogue and em
     @app.get("/products/{id}/thumbnail", summary="One product's JPEG thumbnail", response_class=Response)
     def thumbnail(id: str):
         try:
-            rec = live.get(); t = rec.df.iloc[rec._check_id(id)].get("thumbnail")
+            rec = live.get(); t = rec.df.iloc[rec.row_of(id)].get("thumbnail")
             if not isinstance(t, (bytes, bytearray)) or not t: raise FileNotFoundError(f"product {id} has no thumbnail in {live.run}")
             return Response(bytes(t), media_type="image/jpeg")
         except Exception as e: return failed(e)
