@@ -17,8 +17,8 @@ from .pipeline import (absolute_if_exists, check_params, code_version, find_nbs,
                             metric_values, notebook_parameters, run, run_name, stage_key, stage_notebooks, utc_now)
 
 # %% auto #0
-__all__ = ['SWEEP_STAGES', 'finished', 'sweep_stages', 'sweep', 'md_table', 'tidy_metrics', 't_interval', 'ci_table',
-           'plot_sweep', 'aggregate', 'metrics_diff', 'ray_embed_images']
+__all__ = ['SWEEP_STAGES', 'finished', 'sweep_stages', 'sweep', 'md_table', 'tidy_metrics', 't_interval', 'is_proportion',
+           'ci_table', 'plot_sweep', 'aggregate', 'metrics_diff', 'ray_embed_images']
 
 # %% ../nbs/08b_sweep.ipynb #sweep-032
 def finished(run_dir,  # a run folder (path or `RunFolder`)
@@ -169,30 +169,42 @@ def tidy_metrics(out  # a sweep folder (its runs/ subfolder) or a folder of run 
     return df
 
 # %% ../nbs/08b_sweep.ipynb #b7e10006
-def t_interval(x  # values of one metric across seeds
+def t_interval(x,            # values of one metric across seeds
+               bounds=None,  # (lo, hi) the metric cannot leave, e.g. (0, 1) for a proportion; None: unbounded
               ) -> tuple:
-    "Mean and 95% t-interval of the values (NaN bounds for a single value)."
+    "Mean and 95% t-interval of the values (NaN bounds for a single value), clipped to `bounds` when given."
     from scipy import stats
     x = np.asarray(x, dtype=float); n = len(x); mean = float(x.mean())
     if n < 2: return mean, float("nan"), float("nan")
     h = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return mean, mean - h, mean + h
+    lo, hi = mean - h, mean + h
+    if bounds is not None: lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return mean, lo, hi
+
+# %% ../nbs/08b_sweep.ipynb #3925c7d4
+def is_proportion(metric:str, # a metric name, e.g. "precision@5"
+                 ) -> bool:
+    "Whether a metric is a share of results (precision, consistency, colour match, spread), so it lies in [0, 1]."
+    return bool(re.match(r"(macro_)?precision@|consistency@|colour_match@|spread@|recall@|hit_rate@", metric))
 
 # %% ../nbs/08b_sweep.ipynb #b7e10007
 def ci_table(tidy,  # `tidy_metrics` rows
              replicate="seed"  # the column the interval is taken over
             ) -> pd.DataFrame:
-    "Mean ± 95% t-interval per setting and metric, over the `replicate` column."
+    "Mean ± 95% t-interval per setting and metric over the `replicate` column, how many it rests on; shares in [0, 1]."
     fixed = {"run", "metric", "value", "ci_lo", "ci_hi", "baseline", "catalogue_size", "n_queries", replicate}
     keys = [c for c in tidy.columns
             if c not in fixed and (c in ("sample_size", "encoder") or tidy[c].astype(str).nunique() > 1)]
-    rows = []
+    rows, n_col = [], f"n_{replicate}s"
     for key, g in tidy.groupby(keys + ["metric"], sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        mean, lo, hi = t_interval(g.value)
+        share = is_proportion(key[-1])
+        mean, lo, hi = t_interval(g.value, bounds=(0.0, 1.0) if share else None)
         sd = float(g.value.std(ddof=1)) if len(g) > 1 else float("nan")
-        rows.append(dict(zip(keys + ["metric"], key), n_runs=len(g), mean=mean, sd=sd, ci_lo=lo, ci_hi=hi,
-                         baseline=g.baseline.iloc[0], interval="95% t over " + replicate + "s"))
+        n = int(g[replicate].nunique()) if replicate in g else len(g)
+        what = f"95% t over {n} {replicate}{'s' if n != 1 else ''}" + (", clipped to [0, 1]" if share else "")
+        rows.append(dict(zip(keys + ["metric"], key), **{n_col: n}, mean=mean, sd=sd, ci_lo=lo, ci_hi=hi,
+                         baseline=g.baseline.iloc[0], interval=what))
     return pd.DataFrame(rows)
 
 # %% ../nbs/08b_sweep.ipynb #sweep-036
@@ -206,7 +218,7 @@ def plot_sweep(table,         # `ci_table` rows
         metrics = ([m for m in dict.fromkeys(table.metric) if m.endswith("@5") and not is_timing(m)]
                    or list(dict.fromkeys(table.metric))[:6])
     hue = [c for c in table.columns
-           if c not in {"metric", "n_runs", "mean", "sd", "ci_lo", "ci_hi", "baseline", "interval", x}]
+           if c not in {"metric", "mean", "sd", "ci_lo", "ci_hi", "baseline", "interval", x} and not c.startswith("n_")]
     n = len(metrics); cols = min(3, n); rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
     for ax, m in zip(axes.flat, metrics):
@@ -224,7 +236,9 @@ def plot_sweep(table,         # `ci_table` rows
     for ax in list(axes.flat)[n:]: ax.set_visible(False)
     for ax in list(axes.flat)[:n]:
         if ax.get_legend_handles_labels()[1]: ax.legend(fontsize=8)
-    fig.suptitle("Sweep: headline metrics against sample size (bands: 95% t-interval over seeds)")
+    ns = sorted({int(v) for c in table.columns if c.startswith("n_") for v in table[c].dropna()})
+    over = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}" if ns else "the"
+    fig.suptitle(f"Sweep: headline metrics against sample size (bands: 95% t-interval over {over} seeds)")
     fig.tight_layout()
     return fig
 
@@ -247,7 +261,10 @@ def aggregate(out  # a sweep folder
     shown = table[at5 | table.metric.map(is_timing)] if at5.any() else table
     cis = [f"[{fmt_number(a)}, {fmt_number(b)}]" for a, b in zip(shown.ci_lo, shown.ci_hi)]
     md = ["# vprec sweep `" + out.name + "`", "",
-          f"{tidy.run.nunique()} finished runs; mean and 95% t-interval over seeds.", "",
+          f"{tidy.run.nunique()} finished runs; mean and 95% t-interval over the seeds (`n_seeds`: how many an "
+          "interval rests on; two seeds give a wide one); intervals of shares (precision, consistency, spread) "
+          "clipped to [0, 1].",
+          "",
           md_table(shown.assign(**{"95% CI": cis}).drop(columns=["ci_lo", "ci_hi", "interval"]))]
     atomic_write(sf.summary_path, lambda t: Path(t).write_text("\n".join(md) + "\n"))
     if "sample_size" in table:
