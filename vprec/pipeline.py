@@ -17,9 +17,9 @@ from .runfolder import (CATALOGUE_FIX, RunFolder, Stale, DamagedFile, atomic_wri
 
 # %% auto #0
 __all__ = ['STAGES', 'STAGE_NEEDS', 'stage_key', 'ensure', 'find_nbs', 'example_stages', 'stage_notebooks', 'notebook_parameters',
-           'absolute_if_exists', 'check_params', 'run_name', 'kernel_name', 'env_without', 'StageError', 'code_version',
-           'git_commit', 'utc_now', 'metric_values', 'is_timing', 'headline_metrics', 'fmt_number', 'summary_md',
-           'stage_needs', 'run_by_needs', 'inject_parameters', 'StageKernel', 'run']
+           'stage_parameters', 'absolute_if_exists', 'check_params', 'run_name', 'kernel_name', 'env_without',
+           'StageError', 'code_version', 'git_commit', 'utc_now', 'metric_values', 'is_timing', 'headline_metrics',
+           'fmt_number', 'summary_md', 'stage_needs', 'run_by_needs', 'inject_parameters', 'StageKernel', 'run']
 
 # %% ../nbs/08_pipeline.ipynb #13ff6950
 STAGES = {   # notebook prefix: (stage, the prefixes of the stages it reads from)
@@ -166,6 +166,23 @@ def notebook_parameters(path  # a notebook with a cell tagged `parameters`
         try: out[name] = ast.literal_eval(p["default"])
         except (ValueError, SyntaxError): out[name] = p["default"]
     return out
+
+# %% ../nbs/08_pipeline.ipynb #c33262e6
+def stage_parameters(nbs=None,    # folder of stage notebooks; None: the project's nbs/
+                     stages=None, # names of the stages (None: all)
+                    ) -> pd.DataFrame:
+    "What `vprec run -p NAME VALUE` may set: each parameter, its default, what its comment says, the stages reading it."
+    import papermill as pm
+    rows = {}
+    for p in stage_notebooks(find_nbs(nbs), stages):
+        for name, d in pm.inspect_notebook(str(p)).items():
+            r = rows.setdefault(name, dict(parameter=name, defaults={}, help=d.get("help") or "", stages=[]))
+            r["defaults"].setdefault(d["default"], []).append(p.stem); r["stages"].append(p.stem)
+    def default(ds):   # one default, or each with the stages that declare it
+        return next(iter(ds)) if len(ds) == 1 else "; ".join(f"{v} ({', '.join(s)})" for v, s in ds.items())
+    return pd.DataFrame([dict(parameter=r["parameter"], default=default(r["defaults"]), help=r["help"],
+                              stages=", ".join(r["stages"])) for r in rows.values()],
+                        columns=["parameter", "default", "help", "stages"])
 
 # %% ../nbs/08_pipeline.ipynb #9a3c1e05
 def absolute_if_exists(v, # a parameter value
