@@ -11,8 +11,9 @@ from pathlib import Path
 from .runfolder import RunFolder
 
 # %% auto #0
-__all__ = ['COMMANDS', 'parse_value', 'parse_weights', 'parse_filters', 'parse_ids', 'build_parser', 'cmd_catalogue', 'cmd_embed',
-           'cmd_index', 'cmd_recommend', 'cmd_add', 'cmd_evaluate', 'cmd_run', 'cmd_sweep', 'cmd_docs', 'main']
+__all__ = ['EXAMPLES', 'COMMANDS', 'parse_value', 'parse_weights', 'parse_filters', 'parse_ids', 'HelpFormatter', 'Parser',
+           'build_parser', 'cmd_catalogue', 'cmd_embed', 'cmd_index', 'cmd_recommend', 'cmd_add', 'cmd_evaluate',
+           'parameter_lines', 'cmd_run', 'cmd_sweep', 'cmd_docs', 'main']
 
 # %% ../nbs/09_cli.ipynb #7c429f21
 def parse_value(s: str  # a value as typed on the command line
@@ -83,92 +84,156 @@ def parse_ids(s: str  # e.g. "10005,10042" or "10005:2,10042:1"
         out[pid] = _finite(w, f"--ids: the weight of product {pid},", f"{pid}:2") if w.strip() else 1.0
     return out
 
+# %% ../nbs/09_cli.ipynb #9d3a0ef1
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    "argparse's help with each option's default at the end of its line, and the examples of the epilog as written."
+    def _get_help_string(self, action):
+        h = action.help or ""
+        if "default" in h or action.required or not action.option_strings or action.default is argparse.SUPPRESS:
+            return h
+        if action.default is None: return h   # its help says in words what happens without it
+        flag = action.nargs == 0 and action.const is True   # a store_true switch
+        return f"{h} (default: {'off' if flag else '%(default)s'})"
+
+# %% ../nbs/09_cli.ipynb #0f8d1268
+class Parser(argparse.ArgumentParser):
+    "An argument parser whose refusals are one line, `vprec CMD: error: ...; see vprec CMD --help`, and exit 2."
+    def error(self, message, # what argparse found wrong
+             ):
+        "Print `message` as one line naming the command and its --help, and exit 2."
+        print(f"{self.prog}: error: {' '.join(message.split())}; see `{self.prog} --help`", file=sys.stderr)
+        sys.exit(2)
+
+# %% ../nbs/09_cli.ipynb #3f5d4a79
+EXAMPLES = {   # the examples each subcommand's --help ends with
+    "catalogue": ["vprec catalogue data --out runs/sample",
+                  "vprec catalogue ashraq/fashion-product-images-small --out runs/hf --sample-size 500 --seed 1"],
+    "embed": ["vprec embed runs/sample", "vprec embed runs/sample --encoder clip:ViT-B-32:laion2b_s34b_b79k"],
+    "index": ["vprec index runs/sample", "vprec index runs/sample --kind hnsw --encoder weightfree"],
+    "recommend": ["vprec recommend runs/sample --id 10005 -k 5 --mmr 0.7 --filter gender=Men",
+                  'vprec recommend runs/sample --text "red running shoes" --json'],
+    "add": ["vprec add runs/sample new-products/", "vprec add runs/sample new.csv --encoder weightfree"],
+    "evaluate": ["vprec evaluate runs/sample", "vprec evaluate runs/sample -k 5 10 --label subCategory --json"],
+    "run": ["vprec run --out runs/sample -p sample_size 500 -p seed 1",
+            "vprec run --list-params        # the names -p accepts, their defaults and stages"],
+    "sweep": ["vprec sweep --out runs/sweep --seeds 0 1 2 --sample-sizes 300 1000",
+              "vprec sweep --out runs/enc --seeds 0 1 --sample-sizes 500 -g encoder weightfree pixels"],
+    "docs": ["vprec docs --no-render", "vprec docs --refresh --notebooks 03_clusters.ipynb"],
+}
+
 # %% ../nbs/09_cli.ipynb #31965bd8
 def build_parser() -> argparse.ArgumentParser:
-    "The `vprec` argument parser with one subcommand per stage."
-    p = argparse.ArgumentParser(prog="vprec", description="Visual product recommendations you can check.")
+    "The `vprec` argument parser with one subcommand per stage; every option says its default, every --help examples."
+    from vprec import __version__
+    p = Parser(prog="vprec", description="Visual product recommendations you can check.", formatter_class=HelpFormatter,
+               epilog="examples:\n  vprec catalogue data --out runs/sample\n  vprec run --out runs/sample\n"
+                      "  vprec COMMAND --help   # each command's options and examples")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    def command(name, help):   # a subcommand whose --help ends with its examples
+        ex = "examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[name])
+        return sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".", epilog=ex,
+                              formatter_class=HelpFormatter)
+    params = ("a parameter of the stage notebooks (repeatable), e.g. -p sample_size 500; "
+              "--list-params shows the names they accept")
 
-    c = sub.add_parser("catalogue", help="load, validate and optionally sample a catalogue into a run folder")
+    c = command("catalogue", "load, validate and optionally sample a catalogue into a run folder")
     c.add_argument("source",
                    help="HF dataset id or dir, folder of images, CSV/parquet with image paths, or a run folder")
-    c.add_argument("--out", required=True, help="run folder to write catalogue.parquet and validation.csv into")
-    c.add_argument("--sample-size", type=int, default=None, help="draw a balanced sample of about N products")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", required=True, help="run folder to write the catalogue and its validation report into")
+    c.add_argument("--sample-size", type=int, default=None,
+                   help="draw a balanced sample of about N products (default: every product)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the sample")
     c.add_argument("--label", default=None, help="label column (default: found from the schema)")
-    c.add_argument("--min-per-label", type=int, default=None, help="drop labels with fewer products")
-    c.add_argument("--per-label", type=int, default=None, help="cap each label at this many products")
-    c.add_argument("--metadata", default=None, help="the metadata file to use when SOURCE holds several")
+    c.add_argument("--min-per-label", type=int, default=None,
+                   help="drop labels with fewer products (default: keep every label)")
+    c.add_argument("--per-label", type=int, default=None, help="cap each label at this many products (default: no cap)")
+    c.add_argument("--metadata", default=None,
+                   help="the metadata file to use when SOURCE holds several (default: the one found)")
     c.add_argument("--merge-label-variants", action="store_true",
                    help="merge labels that differ only by case, spacing or punctuation (T-shirts, tshirts) into "
                         "the most common spelling; without it they are kept apart and reported in validation.csv")
 
-    e = sub.add_parser("embed", help="embed every product of DIR/catalogue.parquet")
-    e.add_argument("dir")
+    e = command("embed", "embed every product of a run folder's catalogue")
+    e.add_argument("dir", help="the run folder")
     e.add_argument("--encoder", default="auto",
                    help="auto, weightfree, pixels, tfidf-title, clip[:MODEL:PRETRAINED], timm:NAME")
-    e.add_argument("--batch-size", type=int, default=None)
+    e.add_argument("--batch-size", type=int, default=None, help="images per batch (default: the encoder's own)")
     e.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
 
-    i = sub.add_parser("index", help="build a vector index over the embeddings")
-    i.add_argument("dir")
-    i.add_argument("--kind", default="flat", choices=["exact", "flat", "hnsw", "ivfpq"])
+    i = command("index", "build a vector index over the embeddings")
+    i.add_argument("dir", help="the run folder")
+    i.add_argument("--kind", default="flat", choices=["exact", "flat", "hnsw", "ivfpq"], help="the index kind")
     i.add_argument("--encoder", default=None, help="which embeddings (default: the last embedded)")
 
-    r = sub.add_parser("recommend", help="recommend products for an id, liked ids, an image or a text")
-    r.add_argument("dir")
+    r = command("recommend", "recommend products for an id, liked ids, an image or a text")
+    r.add_argument("dir", help="the run folder")
     q = r.add_mutually_exclusive_group(required=True)
-    q.add_argument("--id", help="a product id")
-    q.add_argument("--ids", help="liked ids, optionally weighted: ID,ID or ID:W,ID:W")
-    q.add_argument("--image", help="an image file")
-    q.add_argument("--text", help="a text query")
-    r.add_argument("-k", type=int, default=10)
-    r.add_argument("--mmr", type=float, default=None, metavar="LAMBDA", help="MMR re-ranking; 1 = pure relevance")
-    r.add_argument("--filter", action="append", default=None, metavar="COL=V1,V2")
-    r.add_argument("--weights", default=None, help="hybrid weights, e.g. image=0.7,text=0.3,category=0")
-    r.add_argument("--dedup", type=float, default=None, metavar="THRESHOLD", help="near-duplicate cosine threshold")
-    r.add_argument("--label", default=None, help="the column behind the category signal")
-    r.add_argument("--encoder", default=None)
+    q.add_argument("--id", help="a product id (one query kind is required: --id, --ids, --image or --text)")
+    q.add_argument("--ids", help="liked ids, optionally weighted: ID,ID or ID:W,ID:W (or one of the other kinds)")
+    q.add_argument("--image", help="an image file (or one of the other kinds)")
+    q.add_argument("--text", help="a text query (or one of the other kinds)")
+    r.add_argument("-k", type=int, default=10, help="how many products")
+    r.add_argument("--mmr", type=float, default=None, metavar="LAMBDA",
+                   help="MMR re-ranking, 1 = pure relevance (default: no re-ranking)")
+    r.add_argument("--filter", action="append", default=None, metavar="COL=V1,V2",
+                   help="keep products whose COL is one of the values, repeatable (default: no filter)")
+    r.add_argument("--weights", default=None,
+                   help="hybrid weights, e.g. image=0.7,text=0.3,category=0 (default: the query's own similarity)")
+    r.add_argument("--dedup", type=float, default=None, metavar="THRESHOLD",
+                   help="near-duplicate cosine threshold (default: the one calibrated for the encoder)")
+    r.add_argument("--label", default=None,
+                   help="the column behind the category signal (default: the catalogue's label)")
+    r.add_argument("--encoder", default=None, help="which embeddings (default: the last embedded)")
     r.add_argument("--json", action="store_true", help="print one JSON object")
 
-    a = sub.add_parser("add", help="add new products to a built run folder without a rebuild")
-    a.add_argument("dir")
-    a.add_argument("source")
-    a.add_argument("--encoder", default=None)
+    a = command("add", "add new products to a built run folder without a rebuild")
+    a.add_argument("dir", help="the run folder")
+    a.add_argument("source", help="the new products: a folder of images, a CSV/parquet or an HF dataset")
+    a.add_argument("--encoder", default=None, help="embed with this encoder only (default: every encoder of the run)")
 
-    v = sub.add_parser("evaluate", help="held-out evaluation with confidence intervals")
-    v.add_argument("dir")
-    v.add_argument("--queries", default=None, help="a separate catalogue source of query products")
-    v.add_argument("--label", default=None)
-    v.add_argument("-k", type=int, nargs="+", default=[1, 3, 5, 10])
-    v.add_argument("--encoder", default=None)
-    v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--json", action="store_true")
+    v = command("evaluate", "held-out evaluation with confidence intervals")
+    v.add_argument("dir", help="the run folder")
+    v.add_argument("--queries", default=None,
+                   help="a separate catalogue source of query products (default: a held-out split of the run's)")
+    v.add_argument("--label", default=None, help="the label scored (default: the catalogue's label)")
+    v.add_argument("-k", type=int, nargs="+", default=[1, 3, 5, 10], help="the cut-offs k")
+    v.add_argument("--encoder", default=None, help="which embeddings (default: the last embedded)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the held-out split and the bootstrap")
+    v.add_argument("--json", action="store_true", help="print the metrics as JSON (what metrics.json holds)")
 
-    n = sub.add_parser("run", help="run the stage notebooks 00-06 with papermill into one run folder")
+    n = command("run", "run the stage notebooks 00-06 into one run folder, each once its inputs exist")
     n.add_argument("--out", default=None, help="run folder (default: runs/<source>-<encoder>-n<size>-s<seed>)")
-    n.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    n.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help=params + " (default: the notebooks' own)")
+    n.add_argument("--list-params", action="store_true", help="list the parameters -p accepts, then stop")
     n.add_argument("--nbs", default=None, help="the folder of stage notebooks (default: the project's nbs/)")
     n.add_argument("--stages", nargs="+", default=None,
-                   help="run only these stage notebooks, e.g. 00_catalogue 06_evaluate")
+                   help="run only these stage notebooks, e.g. 00_catalogue 06_evaluate (default: all)")
     n.add_argument("--tests", action="store_true",
                    help="also run each chapter's tests on its toy fixtures (nbdev-test runs them)")
     n.add_argument("--workers", type=int, default=None,
                    help="stages at a time, each once its inputs exist (default: cores + 1, at most 3)")
 
-    s = sub.add_parser("sweep", help="a grid of runs over seeds, sample sizes and parameters")
-    s.add_argument("--out", required=True)
-    s.add_argument("--seeds", type=int, nargs="+", required=True)
+    s = command("sweep", "a grid of runs over seeds, sample sizes and parameters, aggregated")
+    s.add_argument("--out", required=True, help="the sweep folder: runs go to OUT/runs/<name>")
+    s.add_argument("--seeds", type=int, nargs="+", required=True, help="the seeds, e.g. 0 1 2")
     s.add_argument("--sample-sizes", type=parse_value, nargs="+", required=True,
                    help="sizes; None = the whole catalogue")
-    s.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    s.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help=params + " (default: the notebooks' own)")
+    s.add_argument("--list-params", action="store_true", help="list the parameters -p and -g accept, then stop")
     s.add_argument("-g", "--grid", nargs="+", action="append", default=[], metavar="NAME V",
-                   help="one more grid axis: a parameter and its values, e.g. -g encoder weightfree pixels")
-    s.add_argument("--workers", type=int, default=1)
-    s.add_argument("--nbs", default=None)
-    s.add_argument("--stages", nargs="+", default=None)
-    d = sub.add_parser("docs", help="render the docs site and check it; --refresh re-executes every chapter first")
+                   help="one more grid axis: a parameter and its values, e.g. -g encoder weightfree pixels "
+                        "(default: seeds and sizes only)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="runs side by side (default: one per core, at most the runs to do)")
+    s.add_argument("--nbs", default=None, help="the folder of stage notebooks (default: the project's nbs/)")
+    s.add_argument("--stages", nargs="+", default=None,
+                   help="the stages of each run (default: 00_catalogue and 06_evaluate, all the metrics need)")
+
+    d = command("docs", "render the docs site and check it; --refresh re-executes every chapter first")
     d.add_argument("--refresh", action="store_true",
                    help="re-execute every chapter in place on the bundled sample, rebuild the front page's results "
                         "and README.md")
@@ -178,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chapters executed at a time by --refresh (default: cores + 1, at most 3)")
     d.add_argument("--notebooks", nargs="+", default=None,
                    help="with --refresh: only these chapters, e.g. 03_clusters.ipynb (default: every sidebar page)")
-    d.add_argument("--nbs", default=None)
+    d.add_argument("--nbs", default=None, help="the notebooks folder (default: the project's nbs/)")
     return p
 
 # %% ../nbs/09_cli.ipynb #eadb6835
@@ -244,11 +309,19 @@ def cmd_evaluate(a  # the arguments `build_parser` parsed
     m = evaluate_run(a.dir, queries=a.queries, label=a.label, ks=tuple(a.k), encoder=a.encoder, seed=a.seed)
     print(json.dumps(m, indent=1) if a.json else format_metrics(m))
 
+# %% ../nbs/09_cli.ipynb #1f944583
+def parameter_lines(table, # `vprec.pipeline.stage_parameters` rows
+                   ) -> str:
+    "The parameters `-p` accepts, one a line: `NAME = DEFAULT  # what it is  [the stages that read it]`."
+    return "\n".join(f"{r.parameter} = {r.default}" + (f"  # {r.help}" if r.help else "") + f"  [{r.stages}]"
+                     for r in table.itertuples())
+
 # %% ../nbs/09_cli.ipynb #c1a00012
 def cmd_run(a  # the arguments `build_parser` parsed
            ):
     "`vprec run`: execute the stage notebooks into one run folder."
-    from vprec.pipeline import run
+    from vprec.pipeline import run, stage_parameters
+    if a.list_params: print(parameter_lines(stage_parameters(a.nbs, a.stages))); return
     rd = run(out=a.out, params=_params(a.p), nbs=a.nbs, stages=a.stages, tests=a.tests, workers=a.workers)
     print(f"run folder: {rd}")
 
@@ -257,6 +330,9 @@ def cmd_sweep(a  # the arguments `build_parser` parsed
              ):
     "`vprec sweep`: a grid of runs over seeds, sample sizes and parameters, aggregated."
     from vprec.sweep import sweep
+    if a.list_params:
+        from vprec.pipeline import stage_parameters
+        print(parameter_lines(stage_parameters(a.nbs, a.stages))); return
     grid = {}
     for axis in a.grid:
         if len(axis) < 2: raise ValueError(f"--grid {axis[0]}: give the parameter and at least one value")

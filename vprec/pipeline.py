@@ -6,20 +6,20 @@ Docs: https://vprec.github.io/vprec/pipeline.html.md"""
 
 # %% ../nbs/08_pipeline.ipynb #dd5c966d
 from __future__ import annotations
-import ast, contextlib, datetime, hashlib, json, math, os, re, subprocess, sys, time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+import ast, contextlib, datetime, hashlib, json, math, os, queue, re, subprocess, sys, threading, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 from .runfolder import (CATALOGUE_FIX, RunFolder, Stale, DamagedFile, atomic_write, atomic_json, read_json,
                              versions)
 
 # %% auto #0
 __all__ = ['STAGES', 'STAGE_NEEDS', 'stage_key', 'ensure', 'find_nbs', 'example_stages', 'stage_notebooks', 'notebook_parameters',
-           'absolute_if_exists', 'check_params', 'run_name', 'kernel_name', 'env_without', 'StageError', 'code_version',
-           'git_commit', 'utc_now', 'metric_values', 'is_timing', 'headline_metrics', 'fmt_number', 'summary_md',
-           'stage_needs', 'run_by_needs', 'run']
+           'stage_parameters', 'absolute_if_exists', 'check_params', 'run_name', 'kernel_name', 'env_without',
+           'StageError', 'code_version', 'git_commit', 'utc_now', 'metric_values', 'is_timing', 'headline_metrics',
+           'fmt_number', 'summary_md', 'stage_needs', 'run_by_needs', 'inject_parameters', 'StageKernel', 'run']
 
 # %% ../nbs/08_pipeline.ipynb #13ff6950
 STAGES = {   # notebook prefix: (stage, the prefixes of the stages it reads from)
@@ -166,6 +166,23 @@ def notebook_parameters(path  # a notebook with a cell tagged `parameters`
         try: out[name] = ast.literal_eval(p["default"])
         except (ValueError, SyntaxError): out[name] = p["default"]
     return out
+
+# %% ../nbs/08_pipeline.ipynb #c33262e6
+def stage_parameters(nbs=None,    # folder of stage notebooks; None: the project's nbs/
+                     stages=None, # names of the stages (None: all)
+                    ) -> pd.DataFrame:
+    "What `vprec run -p NAME VALUE` may set: each parameter, its default, what its comment says, the stages reading it."
+    import papermill as pm
+    rows = {}
+    for p in stage_notebooks(find_nbs(nbs), stages):
+        for name, d in pm.inspect_notebook(str(p)).items():
+            r = rows.setdefault(name, dict(parameter=name, defaults={}, help=d.get("help") or "", stages=[]))
+            r["defaults"].setdefault(d["default"], []).append(p.stem); r["stages"].append(p.stem)
+    def default(ds):   # one default, or each with the stages that declare it
+        return next(iter(ds)) if len(ds) == 1 else "; ".join(f"{v} ({', '.join(s)})" for v, s in ds.items())
+    return pd.DataFrame([dict(parameter=r["parameter"], default=default(r["defaults"]), help=r["help"],
+                              stages=", ".join(r["stages"])) for r in rows.values()],
+                        columns=["parameter", "default", "help", "stages"])
 
 # %% ../nbs/08_pipeline.ipynb #9a3c1e05
 def absolute_if_exists(v, # a parameter value
@@ -418,31 +435,126 @@ def _workers(workers=None):
 # %% ../nbs/08_pipeline.ipynb #e1eb950e
 def run_by_needs(items,            # things to do, in order (e.g. notebook paths); each has a `.name`
                  needs,            # {name: names of the items it waits for}, e.g. `stage_needs`
-                 execute,          # item -> result; runs in a worker thread
+                 execute,          # item -> result; runs in a thread of the item's own
                  workers=None,     # items at a time; None: one more than the cores, at most 3
                  ok=lambda r: r is None,  # whether a result is a success
                  stop=True,        # after a failure start nothing new (True), or what does not need the failed (False)
                  on_start=None,    # called with the names running, whenever one starts
-                 on_done=None      # called with (item, result) as each finishes, in the calling thread
+                 on_done=None,     # called with (item, result) as each finishes, in the calling thread
+                 prepare=None,     # item -> None: work done ahead (while a slot beyond one is free), in its own thread
+                 discard=None,     # item -> None: for an item prepared but never executed (a failure stopped the run)
+                 ahead=None,       # items that may be prepared ahead and waiting (None: `workers`)
                 ) -> dict:
     "Run `execute` on each item once those it needs succeeded, `workers` at a time; {name: result} of those that ran."
-    workers = _workers(workers)
-    pending, running, done, failed, results = list(items), {}, set(), set(), {}
-    with ThreadPoolExecutor(workers) as ex:
-        while pending or running:
-            while len(running) < workers and not (stop and failed):
-                ready = next((p for p in pending if set(needs[p.name]) <= done), None)
-                if ready is None: break
-                pending.remove(ready); running[ex.submit(execute, ready)] = ready
-                if on_start: on_start([p.name for p in running.values()])
-            if not running: break
-            fin, _ = wait(running, return_when=FIRST_COMPLETED)
-            for f in fin:
-                p = running.pop(f); results[p.name] = r = f.result()
-                (done if ok(r) else failed).add(p.name)
-                if on_done: on_done(p, r)
-            pending = [p for p in pending if not set(needs[p.name]) & failed]
+    workers = _workers(workers); ahead = workers if ahead is None else ahead
+    state = {p.name: "waiting" for p in items}   # waiting, preparing, prepared, running, ended
+    orders = {p.name: queue.Queue() for p in items}; events = queue.Queue()
+    done, failed, results = set(), set(), {}
+    def worker(p):   # one thread per item: prepare (maybe), then execute or drop, as the scheduler says
+        prepared = False
+        try:
+            while True:
+                order = orders[p.name].get()
+                if order == "prepare": prepare(p); prepared = True; events.put((p, "prepared", None))
+                elif order == "execute": events.put((p, "done", execute(p))); return
+                else:
+                    if prepared and discard: discard(p)
+                    events.put((p, "dropped", None)); return
+        except BaseException as e: events.put((p, "raised", e))
+    for p in items: threading.Thread(target=worker, args=(p,), daemon=True).start()
+    busy, raised = 0, None
+    idle = lambda p: state[p.name] in ("waiting", "prepared")   # not started, or prepared and waiting
+    while True:
+        for p in items:   # what can never run now: a need failed, or (stop) anything failed
+            if idle(p) and (set(needs[p.name]) & failed or (stop and failed) or raised):
+                orders[p.name].put("drop"); state[p.name] = "dropping"
+        while busy < workers:   # first what is ready, in order ...
+            p = next((p for p in items if idle(p) and set(needs[p.name]) <= done), None)
+            if p is None: break
+            orders[p.name].put("execute"); state[p.name] = "running"; busy += 1
+            if on_start: on_start([q.name for q in items if state[q.name] == "running"])
+        # one slot stays free for a stage that becomes ready, so work ahead never delays the critical path much
+        while prepare and busy < workers - 1 and sum(s in ("preparing", "prepared") for s in state.values()) < ahead:
+            p = next((p for p in items if state[p.name] == "waiting"), None)   # ... then the next one ahead
+            if p is None: break
+            orders[p.name].put("prepare"); state[p.name] = "preparing"; busy += 1
+        if all(s == "ended" for s in state.values()): break
+        p, kind, r = events.get()
+        if kind == "prepared": state[p.name] = "prepared"; busy -= 1; continue
+        if state[p.name] in ("running", "preparing"): busy -= 1
+        state[p.name] = "ended"
+        if kind == "raised": raised = raised or r; continue
+        if kind == "done":
+            results[p.name] = r; (done if ok(r) else failed).add(p.name)
+            if on_done: on_done(p, r)
+    if raised is not None: raise raised
     return results
+
+# %% ../nbs/08_pipeline.ipynb #e55b4547
+def inject_parameters(nb,                # a notebook with a cell tagged `parameters`
+                      params:dict,       # the values to pass
+                      kernel_name=None,  # the kernel it will run on (papermill writes the values in its language)
+                     ):
+    "The notebook with `params` injected after its `parameters` cell, as papermill does (tag `injected-parameters`)."
+    from papermill.parameterize import parameterize_notebook
+    for c in nb.cells: c.metadata.setdefault("tags", [])   # papermill reads every cell's tags ...
+    nb.metadata.setdefault("papermill", {})                 # ... and records the parameters in its own metadata
+    return parameterize_notebook(nb, params, kernel_name=kernel_name)
+
+# %% ../nbs/08_pipeline.ipynb #56e6f6b3
+class StageKernel:
+    "A stage notebook on a kernel of its own, run in two parts: up to its parameters ahead (`warm`), then the rest."
+    def __init__(self, nb,               # the notebook, its parameters injected (papermill's `parameterize_notebook`)
+                 kernel_name:str,        # the kernel to start (see `kernel_name`)
+                 cwd,                    # the folder the kernel starts in (the notebooks' folder)
+                 timeout:float|None=None,  # seconds one cell may run (None: no limit)
+                 log_output:bool=False,  # echo each cell's printed output on stderr as it finishes
+                ):
+        from nbclient import NotebookClient
+        self.nb, self.log_output = nb, log_output
+        self.next, self.error, self.failed_at, self.kernel = 0, None, None, None   # cells run, first error, its cell
+        tags = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
+        self.split = next((i for i, t in enumerate(tags) if "injected-parameters" in t),
+                          next((i + 1 for i, t in enumerate(tags) if "parameters" in t), 0))
+        self.client = NotebookClient(nb, kernel_name=kernel_name, timeout=timeout, startup_timeout=300,
+                                     resources={"metadata": {"path": str(cwd)}},
+                                     extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no start-up chatter
+
+# %% ../nbs/08_pipeline.ipynb #adeda4e6
+@patch
+def _execute(self:StageKernel, upto:int):
+    "Execute the cells up to `upto` (not included), starting the kernel first if need be; keep the first error."
+    if self.error is not None: return
+    try:
+        if self.kernel is None:   # nbclient's own set-up: kernel, client, and their shutdown when `close` ends it
+            self.kernel = contextlib.ExitStack(); self.kernel.enter_context(self.client.setup_kernel())
+        while self.next < upto:
+            i = self.next; self.next += 1
+            self.client.execute_cell(self.nb.cells[i], i)
+            if self.log_output:
+                for o in self.nb.cells[i].get("outputs", []):
+                    if o.get("output_type") == "stream": print(o.get("text", ""), end="", file=sys.stderr)
+    except Exception as e: self.error, self.failed_at = e, (self.next - 1 if self.next else None)
+
+# %% ../nbs/08_pipeline.ipynb #65845f71
+@patch
+def close(self:StageKernel):
+    "Shut the kernel down, if it was started."
+    if self.kernel is not None: self.kernel.close(); self.kernel = None
+
+# %% ../nbs/08_pipeline.ipynb #861cb9b6
+@patch
+def warm(self:StageKernel):
+    "Start the kernel and run the cells before the injected parameters: the chapter's part, which waits for no stage."
+    self._execute(self.split)
+
+# %% ../nbs/08_pipeline.ipynb #09a7f9b2
+@patch
+def finish(self:StageKernel):
+    "Run the rest (the parameters and the stage part), then shut the kernel down; raises the first error."
+    try: self._execute(len(self.nb.cells))
+    finally: self.close()
+    if self.error is not None: raise self.error
 
 # %% ../nbs/08_pipeline.ipynb #sweep-025
 def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<seed>
@@ -456,7 +568,7 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
         workers=None    # stages at a time, each once its inputs exist; None: one more than the cores, at most 3
        ) -> Path:
     "Execute the stage notebooks into one run folder, each once the stages it reads have finished; return the folder."
-    import papermill as pm, nbformat
+    import nbformat
     t_run = time.time()
     nbs = find_nbs(nbs)
     notebooks = stage_notebooks(nbs, stages)
@@ -481,25 +593,33 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
     atomic_json(rf.params_path, rec)
     order = {p.name: i for i, p in enumerate(notebooks)}
 
-    def execute(p):   # in a worker thread: one papermill execution, its own kernel
-        passed = {k: v for k, v in params.items() if k in declared[p.name]}
-        nb = _leave_out_flagged(nbformat.read(p, as_version=4), tests=tests)
-        target, t0 = rf.notebooks_dir/p.name, time.time()
+    kernels, ahead = {}, {}
+    def stage_kernel(p):   # in the stage's own thread: its notebook, parameters injected, on a kernel of its own
+        if p.name not in kernels:
+            passed = {k: v for k, v in params.items() if k in declared[p.name]}
+            nb = inject_parameters(_leave_out_flagged(nbformat.read(p, as_version=4), tests=tests), passed, kname)
+            # the kernel starts in nbs/, so the notebooks' relative defaults work (no chdir of this process)
+            kernels[p.name] = passed, StageKernel(nb, kname, nbs, timeout=timeout, log_output=log_output)
+        return kernels[p.name]
+
+    def prepare(p):   # in a free slot, before its inputs exist: kernel start, imports and the chapter's definitions
+        t0 = time.time(); stage_kernel(p)[1].warm(); ahead[p.name] = round(time.time() - t0, 1)
+
+    def execute(p):   # once the stages it reads have finished: the parameters and the stage part
+        (passed, k), target, t0 = stage_kernel(p), rf.notebooks_dir/p.name, time.time()
         stage = dict(notebook=p.name, needs=needs[p.name], passed=passed, parameters={**declared[p.name], **passed})
-        try:
-            pm.execute_notebook(nb, str(target), parameters=passed, kernel_name=kname,
-                                # the kernel starts in nbs/; papermill's own `cwd=` would chdir this whole process,
-                                # which threads running stages side by side undo in the wrong order
-                                resources={"metadata": {"path": str(nbs)}},
-                                progress_bar=False, log_output=log_output, start_timeout=300, execution_timeout=timeout,
-                                request_save_on_cell_execute=False,   # saved every 30 s, at the end and on a failure
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"])   # no start-up chatter on stderr
+        err = None
+        try: k.finish()
         except Exception as e:
-            if isinstance(e, pm.PapermillExecutionError):
-                err = StageError(p.name, _source_cell(nb, e.cell_index), e.ename, e.evalue, target, e.source)
-            else: err = StageError(p.name, None, type(e).__name__, str(e), target)
-            return {**stage, "status": "failed", "seconds": round(time.time() - t0, 1), "error": str(err)}, err
-        return {**stage, "status": "ok", "seconds": round(time.time() - t0, 1)}, None
+            cell = k.failed_at
+            source = k.nb.cells[cell].source if cell is not None else ""
+            err = StageError(p.name, None if cell is None else _source_cell(k.nb, cell),
+                             getattr(e, "ename", type(e).__name__), getattr(e, "evalue", str(e)), target, source)
+        atomic_write(target, lambda t: nbformat.write(k.nb, str(t)))   # the executed copy, failed or not
+        timing = dict(seconds=round(time.time() - t0, 1))
+        if p.name in ahead: timing["ahead_seconds"] = ahead[p.name]   # before its turn: kernel start, chapter part
+        if err is not None: return {**stage, "status": "failed", **timing, "error": str(err)}, err
+        return {**stage, "status": "ok", **timing}, None
 
     bar = tqdm(total=len(notebooks), desc=f"vprec run {rf.path.name}", unit="stage", disable=not progress)
     errors = []
@@ -511,7 +631,8 @@ def run(out=None,       # run folder; None: runs/<source>-<encoder>-n<size>-s<se
         atomic_json(rf.params_path, rec)
     with env_without("IN_TEST"):   # after a failure nothing new starts; running stages finish
         run_by_needs(notebooks, needs, execute, workers, ok=lambda r: r[1] is None, stop=True, on_done=on_done,
-                     on_start=lambda names: bar.set_postfix_str(" + ".join(Path(n).stem for n in names)))
+                     on_start=lambda names: bar.set_postfix_str(" + ".join(Path(n).stem for n in names)),
+                     prepare=prepare, discard=lambda p: stage_kernel(p)[1].close())
     failed = errors[0] if errors else None
     bar.close()
     if failed is not None:

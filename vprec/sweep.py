@@ -6,7 +6,7 @@ Docs: https://vprec.github.io/vprec/sweep.html.md"""
 
 # %% ../nbs/08b_sweep.ipynb #sweep-003
 from __future__ import annotations
-import itertools, json, math, os, subprocess, sys, time
+import itertools, json, math, os, re, subprocess, sys, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 import numpy as np
@@ -14,11 +14,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 from .runfolder import RunFolder, atomic_write, atomic_json
 from .pipeline import (absolute_if_exists, check_params, code_version, find_nbs, fmt_number, is_timing,
-                            metric_values, notebook_parameters, run, run_name, stage_notebooks, utc_now)
+                            metric_values, notebook_parameters, run, run_name, stage_key, stage_notebooks, utc_now)
 
 # %% auto #0
-__all__ = ['finished', 'sweep', 'md_table', 'tidy_metrics', 't_interval', 'ci_table', 'plot_sweep', 'aggregate', 'metrics_diff',
-           'ray_embed_images']
+__all__ = ['SWEEP_STAGES', 'finished', 'sweep_stages', 'sweep', 'md_table', 'tidy_metrics', 't_interval', 'is_proportion',
+           'ci_table', 'plot_sweep', 'aggregate', 'metrics_diff', 'ray_embed_images']
 
 # %% ../nbs/08b_sweep.ipynb #sweep-032
 def finished(run_dir,  # a run folder (path or `RunFolder`)
@@ -35,18 +35,18 @@ def finished(run_dir,  # a run folder (path or `RunFolder`)
     return rec.get("status") == "ok" and same and (code is None or rec.get("code") == code)
 
 # %% ../nbs/08b_sweep.ipynb #b7e10002
-def _run_task(run_dir, params, nbs, threads, stages=None):
-    "Run one sweep task in a worker process of its own; return (status, error, seconds)."
+def _run_task(run_dir, params, nbs, threads, stages=None, workers=1):
+    "Run one sweep task (`workers` stages at a time) in a process of its own; return (status, error, seconds)."
     t0 = time.time(); Path(run_dir).mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "IN_TEST"}
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_MAX_THREADS"):
         env.setdefault(k, str(threads))
     code = ("import json, sys\nfrom vprec.pipeline import run\n"
             "run(out=sys.argv[1], params=json.loads(sys.argv[2]), nbs=sys.argv[3], progress=False, "
-            "stages=json.loads(sys.argv[4]), workers=1)")
+            "stages=json.loads(sys.argv[4]), workers=int(sys.argv[5]))")
     with open(Path(run_dir)/"run.log", "w") as log:
-        r = subprocess.run([sys.executable, "-c", code, str(run_dir), json.dumps(params), str(nbs), json.dumps(stages)],
-                           stdout=log, stderr=subprocess.STDOUT, env=env)
+        argv = [str(run_dir), json.dumps(params), str(nbs), json.dumps(stages), str(workers)]
+        r = subprocess.run([sys.executable, "-c", code, *argv], stdout=log, stderr=subprocess.STDOUT, env=env)
     if r.returncode == 0: return "ok", None, time.time() - t0
     err = None
     try: err = json.loads(RunFolder(run_dir).params_path.read_text()).get("error")
@@ -56,16 +56,25 @@ def _run_task(run_dir, params, nbs, threads, stages=None):
         err = tail[0][:300]
     return "failed", err, time.time() - t0
 
+# %% ../nbs/08b_sweep.ipynb #23264bcc
+SWEEP_STAGES = ("00", "06")   # what metrics.json needs: the catalogue, and evaluate (which makes its embeddings, index)
+
+def sweep_stages(nbs, # folder of stage notebooks
+                ) -> list[str]|None:
+    "The stages a sweep runs by default: those of `SWEEP_STAGES` in `nbs` (None, i.e. all, when one is missing)."
+    found = [p.stem for p in stage_notebooks(nbs) if stage_key(p) in SWEEP_STAGES]
+    return found if len(found) == len(SWEEP_STAGES) else None
+
 # %% ../nbs/08b_sweep.ipynb #dc319ba6
 def sweep(out,           # the sweep folder: runs go to out/runs/<name>
           seeds,         # seeds, e.g. [0, 1, 2]
           sample_sizes,  # sample sizes, e.g. [200, 500, 1000] (None: all products)
           params=None,   # parameters shared by every run
-          workers=1,     # runs at a time, each in a worker process of its own
+          workers=None,  # runs at a time, each in a process of its own (None: one per core, at most the runs to do)
           grid=None,     # further axes: parameter name -> list of values, e.g. {"encoder": ["weightfree", "pixels"]}
           nbs=None,      # folder of the stage notebooks; None: the project's nbs/
           progress=True, # show a progress bar over the runs
-          stages=None    # stages of each run (e.g. leave out EDA and clusters); None: all of 00-06
+          stages=None    # stages of each run; None: `sweep_stages` (catalogue and evaluation: what the metrics need)
          ) -> pd.DataFrame:
     "Run a grid of independent runs in worker processes, skipping those the same code finished; one row per run."
     out = Path(out).expanduser().resolve(); nbs = find_nbs(nbs)
@@ -77,6 +86,7 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
                          "give each once")
     if not all(axes.values()):
         raise ValueError(f"empty sweep axis: {[k for k, v in axes.items() if not v]}; give at least one value each")
+    stages = sweep_stages(nbs) if stages is None else stages
     notebooks = stage_notebooks(nbs, stages)
     declared = {p.name: notebook_parameters(p) for p in notebooks}
     check_params({**base, **axes}, declared)
@@ -97,10 +107,15 @@ def sweep(out,           # the sweep folder: runs go to out/runs/<name>
         if finished(run_dir, p, code):
             rows.append(dict(run=run_dir.name, **setting, status="done earlier", error=None, seconds=0.0))
         else: todo.append((run_dir, p, setting))
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    cores = os.cpu_count() or 1
+    workers = max(1, min(len(todo), cores)) if workers is None else workers
+    if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
+    # runs side by side keep every core busy (one run alone waits on its slowest stage); each runs its stages by
+    # their inputs, two at a time, so a kernel starts and imports while the other computes
+    threads, stage_workers = max(1, cores // workers), max(2, math.ceil((cores + 1) / workers))
     bar = tqdm(total=len(tasks), initial=len(rows), desc="vprec sweep", unit="run", disable=not progress)
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-        futs = {ex.submit(_run_task, run_dir, p, nbs, threads, stages): (run_dir, setting)
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        futs = {ex.submit(_run_task, run_dir, p, nbs, threads, stages, stage_workers): (run_dir, setting)
                 for run_dir, p, setting in todo}
         for f in as_completed(futs):
             run_dir, setting = futs[f]
@@ -154,30 +169,42 @@ def tidy_metrics(out  # a sweep folder (its runs/ subfolder) or a folder of run 
     return df
 
 # %% ../nbs/08b_sweep.ipynb #b7e10006
-def t_interval(x  # values of one metric across seeds
+def t_interval(x,            # values of one metric across seeds
+               bounds=None,  # (lo, hi) the metric cannot leave, e.g. (0, 1) for a proportion; None: unbounded
               ) -> tuple:
-    "Mean and 95% t-interval of the values (NaN bounds for a single value)."
+    "Mean and 95% t-interval of the values (NaN bounds for a single value), clipped to `bounds` when given."
     from scipy import stats
     x = np.asarray(x, dtype=float); n = len(x); mean = float(x.mean())
     if n < 2: return mean, float("nan"), float("nan")
     h = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return mean, mean - h, mean + h
+    lo, hi = mean - h, mean + h
+    if bounds is not None: lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return mean, lo, hi
+
+# %% ../nbs/08b_sweep.ipynb #3925c7d4
+def is_proportion(metric:str, # a metric name, e.g. "precision@5"
+                 ) -> bool:
+    "Whether a metric is a share of results (precision, consistency, colour match, spread), so it lies in [0, 1]."
+    return bool(re.match(r"(macro_)?precision@|consistency@|colour_match@|spread@|recall@|hit_rate@", metric))
 
 # %% ../nbs/08b_sweep.ipynb #b7e10007
 def ci_table(tidy,  # `tidy_metrics` rows
              replicate="seed"  # the column the interval is taken over
             ) -> pd.DataFrame:
-    "Mean ± 95% t-interval per setting and metric, over the `replicate` column."
+    "Mean ± 95% t-interval per setting and metric over the `replicate` column, how many it rests on; shares in [0, 1]."
     fixed = {"run", "metric", "value", "ci_lo", "ci_hi", "baseline", "catalogue_size", "n_queries", replicate}
     keys = [c for c in tidy.columns
             if c not in fixed and (c in ("sample_size", "encoder") or tidy[c].astype(str).nunique() > 1)]
-    rows = []
+    rows, n_col = [], f"n_{replicate}s"
     for key, g in tidy.groupby(keys + ["metric"], sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        mean, lo, hi = t_interval(g.value)
+        share = is_proportion(key[-1])
+        mean, lo, hi = t_interval(g.value, bounds=(0.0, 1.0) if share else None)
         sd = float(g.value.std(ddof=1)) if len(g) > 1 else float("nan")
-        rows.append(dict(zip(keys + ["metric"], key), n_runs=len(g), mean=mean, sd=sd, ci_lo=lo, ci_hi=hi,
-                         baseline=g.baseline.iloc[0], interval="95% t over " + replicate + "s"))
+        n = int(g[replicate].nunique()) if replicate in g else len(g)
+        what = f"95% t over {n} {replicate}{'s' if n != 1 else ''}" + (", clipped to [0, 1]" if share else "")
+        rows.append(dict(zip(keys + ["metric"], key), **{n_col: n}, mean=mean, sd=sd, ci_lo=lo, ci_hi=hi,
+                         baseline=g.baseline.iloc[0], interval=what))
     return pd.DataFrame(rows)
 
 # %% ../nbs/08b_sweep.ipynb #sweep-036
@@ -191,7 +218,7 @@ def plot_sweep(table,         # `ci_table` rows
         metrics = ([m for m in dict.fromkeys(table.metric) if m.endswith("@5") and not is_timing(m)]
                    or list(dict.fromkeys(table.metric))[:6])
     hue = [c for c in table.columns
-           if c not in {"metric", "n_runs", "mean", "sd", "ci_lo", "ci_hi", "baseline", "interval", x}]
+           if c not in {"metric", "mean", "sd", "ci_lo", "ci_hi", "baseline", "interval", x} and not c.startswith("n_")]
     n = len(metrics); cols = min(3, n); rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
     for ax, m in zip(axes.flat, metrics):
@@ -209,7 +236,9 @@ def plot_sweep(table,         # `ci_table` rows
     for ax in list(axes.flat)[n:]: ax.set_visible(False)
     for ax in list(axes.flat)[:n]:
         if ax.get_legend_handles_labels()[1]: ax.legend(fontsize=8)
-    fig.suptitle("Sweep: headline metrics against sample size (bands: 95% t-interval over seeds)")
+    ns = sorted({int(v) for c in table.columns if c.startswith("n_") for v in table[c].dropna()})
+    over = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}" if ns else "the"
+    fig.suptitle(f"Sweep: headline metrics against sample size (bands: 95% t-interval over {over} seeds)")
     fig.tight_layout()
     return fig
 
@@ -232,7 +261,10 @@ def aggregate(out  # a sweep folder
     shown = table[at5 | table.metric.map(is_timing)] if at5.any() else table
     cis = [f"[{fmt_number(a)}, {fmt_number(b)}]" for a, b in zip(shown.ci_lo, shown.ci_hi)]
     md = ["# vprec sweep `" + out.name + "`", "",
-          f"{tidy.run.nunique()} finished runs; mean and 95% t-interval over seeds.", "",
+          f"{tidy.run.nunique()} finished runs; mean and 95% t-interval over the seeds (`n_seeds`: how many an "
+          "interval rests on; two seeds give a wide one); intervals of shares (precision, consistency, spread) "
+          "clipped to [0, 1].",
+          "",
           md_table(shown.assign(**{"95% CI": cis}).drop(columns=["ci_lo", "ci_hi", "interval"]))]
     atomic_write(sf.summary_path, lambda t: Path(t).write_text("\n".join(md) + "\n"))
     if "sample_size" in table:
