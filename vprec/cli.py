@@ -13,7 +13,7 @@ from .runfolder import RunFolder
 # %% auto #0
 __all__ = ['EXAMPLES', 'COMMANDS', 'parse_value', 'parse_weights', 'parse_filters', 'parse_ids', 'HelpFormatter', 'Parser',
            'build_parser', 'cmd_catalogue', 'cmd_embed', 'cmd_index', 'cmd_recommend', 'cmd_add', 'cmd_evaluate',
-           'parameter_lines', 'cmd_run', 'cmd_sweep', 'cmd_docs', 'main']
+           'cmd_serve', 'cmd_export', 'cmd_related', 'parameter_lines', 'cmd_run', 'cmd_sweep', 'cmd_docs', 'main']
 
 # %% ../nbs/09_cli.ipynb #7c429f21
 def parse_value(s: str  # a value as typed on the command line
@@ -118,6 +118,12 @@ EXAMPLES = {   # the examples each subcommand's --help ends with
             "vprec run --list-params        # the names -p accepts, their defaults and stages"],
     "sweep": ["vprec sweep --out runs/sweep --seeds 0 1 2 --sample-sizes 300 1000",
               "vprec sweep --out runs/enc --seeds 0 1 --sample-sizes 500 -g encoder weightfree pixels"],
+    "serve": ["vprec serve runs/sample                      # then open http://127.0.0.1:8000/docs",
+              "vprec serve runs/sample --host 0.0.0.0 --port 8080 --no-access-log"],
+    "export": ["vprec export runs/sample --to hf exports/sample-hf",
+               "vprec export runs/sample --to hf exports/sample-hf --encoder pixels"],
+    "related": ["vprec related runs/sample -k 10 --out related.parquet",
+                "vprec related runs/sample -k 8 --mmr 0.7 --same-label --out related.csv"],
     "docs": ["vprec docs --no-render", "vprec docs --refresh --notebooks 03_clusters.ipynb"],
 }
 
@@ -233,6 +239,43 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stages", nargs="+", default=None,
                    help="the stages of each run (default: 00_catalogue and 06_evaluate, all the metrics need)")
 
+    h = command("serve", "answer recommendation requests over HTTP (FastAPI; needs the serve extra)")
+    h.add_argument("dir", help="the run folder")
+    h.add_argument("--host", default="127.0.0.1", help="the address to listen on; 0.0.0.0 for every interface")
+    h.add_argument("--port", type=int, default=8000, help="the port to listen on")
+    h.add_argument("--encoder", default=None, help="which embeddings (default: the last embedded)")
+    h.add_argument("--kind", default=None, help="the index kind (default: the last built; none built: exact search)")
+    h.add_argument("--max-upload-bytes", type=int, default=10 * 2**20, help="the largest request body accepted")
+    h.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level")
+    h.add_argument("--no-access-log", action="store_true", help="no log line per request (default: one per request)")
+    h.add_argument("--blas-threads", type=int, default=1,
+                   help="BLAS threads per request (1 lets concurrent requests share the cores)")
+
+    x = command("export", "export a run's catalogue, images and embeddings for another tool")
+    x.add_argument("dir", help="the run folder")
+    x.add_argument("--to", nargs=2, required=True, metavar=("FORMAT", "DEST"),
+                   help="the format and where to write it: hf DIR (a Hugging Face dataset, save_to_disk)")
+    x.add_argument("--encoder", default=None, help="which embeddings (default: the last embedded)")
+    x.add_argument("--column", default="embeddings", help="the name of the vector column")
+
+    t = command("related", "every product's related products (a 'more like this' table), batched")
+    t.add_argument("dir", help="the run folder")
+    t.add_argument("-k", type=int, default=10, help="related products per product")
+    t.add_argument("--out", required=True, help="the file to write: .parquet or .csv")
+    t.add_argument("--encoder", default=None, help="which embeddings (default: the last embedded)")
+    t.add_argument("--kind", default=None, help="the index kind (default: the last built; none built: exact search)")
+    t.add_argument("--mmr", type=float, default=None, metavar="LAMBDA",
+                   help="MMR re-ranking, 1 = pure relevance (default: no re-ranking)")
+    t.add_argument("--dedup", type=float, default=None, metavar="THRESHOLD",
+                   help="near-duplicate cosine threshold (default: the one calibrated for the encoder)")
+    t.add_argument("--filter", action="append", default=None, metavar="COL=V1,V2",
+                   help="recommend only products whose COL is one of the values, repeatable (default: no filter)")
+    t.add_argument("--same-label", action="store_true",
+                   help="recommend only products of the product's own label (default: any label)")
+    t.add_argument("--label", default=None, help="the label column (default: the catalogue's label)")
+    t.add_argument("--batch-size", type=int, default=512, help="products searched at once")
+
     d = command("docs", "render the docs site and check it; --refresh re-executes every chapter first")
     d.add_argument("--refresh", action="store_true",
                    help="re-execute every chapter in place on the bundled sample, rebuild the front page's results "
@@ -309,6 +352,38 @@ def cmd_evaluate(a  # the arguments `build_parser` parsed
     m = evaluate_run(a.dir, queries=a.queries, label=a.label, ks=tuple(a.k), encoder=a.encoder, seed=a.seed)
     print(json.dumps(m, indent=1) if a.json else format_metrics(m))
 
+# %% ../nbs/09_cli.ipynb #c1b00001
+def cmd_serve(a  # the arguments `build_parser` parsed
+             ):
+    "`vprec serve DIR`: load the run once and answer HTTP requests until stopped."
+    try: from vprec.serve import serve
+    except ImportError as e:   # the serve extra is optional: say how to get it, in one line
+        raise RuntimeError(f"`vprec serve` needs the serve extra ({e}): uv sync --extra serve") from None
+    serve(a.dir, host=a.host, port=a.port, encoder=a.encoder, kind=a.kind, max_upload_bytes=a.max_upload_bytes,
+          log_level=a.log_level, access_log=not a.no_access_log, blas_threads=a.blas_threads)
+
+
+# %% ../nbs/09_cli.ipynb #c1b00003
+def cmd_export(a  # the arguments `build_parser` parsed
+              ):
+    "`vprec export DIR --to hf DEST`: the catalogue, its images and one encoder's embeddings as a dataset."
+    fmt, dest = a.to
+    if fmt != "hf": raise ValueError(f"--to {fmt} {dest}: the export format is hf (a Hugging Face dataset folder)")
+    from vprec.hf import export_hf
+    print(json.dumps(export_hf(a.dir, dest, encoder=a.encoder, column=a.column), indent=1, default=str))
+
+
+# %% ../nbs/09_cli.ipynb #c1b00005
+def cmd_related(a  # the arguments `build_parser` parsed
+               ):
+    "`vprec related DIR -k 10 --out FILE`: every product's related products, written to .parquet or .csv."
+    from vprec.related import write_related
+    kw = dict(encoder=a.encoder, kind=a.kind, mmr=a.mmr, filters=parse_filters(a.filter), same_label=a.same_label,
+              label=a.label, batch_size=a.batch_size)
+    if a.dedup is not None: kw["dedup"] = a.dedup
+    print(f"wrote {write_related(a.dir, a.out, k=a.k, **kw)}")
+
+
 # %% ../nbs/09_cli.ipynb #1f944583
 def parameter_lines(table, # `vprec.pipeline.stage_parameters` rows
                    ) -> str:
@@ -356,7 +431,8 @@ def cmd_docs(a  # the arguments `build_parser` parsed
 
 # %% ../nbs/09_cli.ipynb #2e054a2e
 COMMANDS = dict(catalogue=cmd_catalogue, embed=cmd_embed, index=cmd_index, recommend=cmd_recommend,
-                add=cmd_add, evaluate=cmd_evaluate, run=cmd_run, sweep=cmd_sweep, docs=cmd_docs)
+                add=cmd_add, evaluate=cmd_evaluate, run=cmd_run, sweep=cmd_sweep, serve=cmd_serve, export=cmd_export,
+                related=cmd_related, docs=cmd_docs)
 
 # %% ../nbs/09_cli.ipynb #c1a00020
 # what bad input raises: ValueError (ImageProblem, json.JSONDecodeError, UnicodeDecodeError and pyarrow's ArrowInvalid
