@@ -194,6 +194,7 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
             problems += probs; ok[idx[~ok_sub]] = False
             if not stack: raise nothing_embedded()
             fit_on = stack_batch(stack); pre = dict(zip(np.flatnonzero(ok), stack))
+        if hasattr(enc, "use_catalogue"): enc.use_catalogue(rf, [ids[i] for i in np.flatnonzero(ok)])   # learns labels
         try: enc.fit(fit_on)
         except ValueError as e:
             alt = f"embed its images instead: `vprec embed {rf} --encoder weightfree`" if enc.modality == "text" else \
