@@ -1,4 +1,4 @@
-"""The weight-free descriptors with a small head trained on the catalogue's own labels, and colour a shopper can steer.
+"""Weight-free descriptors with a small head trained on the catalogue's own labels; colour a shopper can steer.
 
 Docs: https://vprec.github.io/vprec/tuned.html.md"""
 
@@ -79,7 +79,8 @@ def one_cycle(opt, # a torch optimiser
     "A one-cycle schedule; constant below 4 steps (torch's OneCycleLR divides by zero there)."
     import torch
     if total < 4: return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    return torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=total, pct_start=min(0.5, max(pct_start, 2 / total)))
+    pct = min(0.5, max(pct_start, 2 / total))
+    return torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=total, pct_start=pct)
 
 # %% ../nbs/02d_tuned.ipynb #86c78c74
 @contextmanager
@@ -124,8 +125,9 @@ def train_head(X:np.ndarray, # (n, d) whitened vectors of the catalogue
     cfg = cfg or TunedConfig(); X = np.ascontiguousarray(X, np.float32)
     yt = np.asarray(y_type, np.int64); yc = None if y_colour is None else np.asarray(y_colour, np.int64)
     if yc is not None and not (yc >= 0).any(): yc = None
-    if len(X) < 2 or len(X) != len(yt): raise ValueError(f"train_head needs 2 or more products with one label each, got "
-                                                         f"{len(X)} vectors and {len(yt)} labels")
+    if len(X) < 2 or len(X) != len(yt):
+        raise ValueError(f"train_head needs 2 or more products with one label each, got {len(X)} vectors and "
+                         f"{len(yt)} labels")
     def loss_of(z, w, y):
         m = y >= 0
         if not bool(m.any()): return z.sum() * 0
@@ -220,7 +222,8 @@ def use_catalogue(self:TunedEncoder, run, # a run folder (path or `RunFolder`)
     label = self.label or meta.get("label")
     df = rf.read_catalogue(["id", label, self.colour], validation=False)[0]
     if label not in df:
-        raise ValueError(f"{rf.catalogue_path} has no label column {label!r} for the tuned encoder to learn (columns: id"
+        raise ValueError(f"{rf.catalogue_path} has no label column {label!r} for the tuned encoder to learn "
+                         f"(columns: id"
                          f"{', ' + self.colour if self.colour in df else ''}); pass one: `--encoder tuned:COLUMN`")
     df = df.set_index(df["id"].astype(str))
     ids = [str(i) for i in ids]
@@ -302,7 +305,8 @@ def fit(self:TunedEncoder, raw, # (n, 10272) raw weight-free descriptors (from `
                                         f"from, got {len(types)}")
     cols, yc = _classes(colours) if colours is not None else ([], None)
     if self.output == "colour" and not (cols and self.cfg.colour_dim):
-        raise ValueError(f"the catalogue has no {self.colour} values for a colour head to learn; use the 'colour' encoder")
+        raise ValueError(f"the catalogue has no {self.colour} values for a colour head to learn; "
+                         "use the 'colour' encoder")
     from vprec.encoders import resolve_device
     device = resolve_device(self.device_arg) if self.device_arg or _has_cuda() else "cpu"
     device = "cpu" if device == "mps" else device
@@ -355,7 +359,8 @@ def tuned_encoder(kind:str, # "tuned", "tuned-colour" or "colour"
                   **kw, # constructor arguments (label, seed, epochs, ...)
                  ) -> Encoder:
     "An encoder of this chapter by name: what `vprec.encoders.get_encoder` returns for these names."
-    if kind not in TUNED_ENCODERS: raise ValueError(f"unknown encoder {kind!r}; choose from {', '.join(TUNED_ENCODERS)}")
+    if kind not in TUNED_ENCODERS:
+        raise ValueError(f"unknown encoder {kind!r}; choose from {', '.join(TUNED_ENCODERS)}")
     return ColourEncoder() if kind == "colour" else TUNED_ENCODERS[kind](device=device, **kw)
 
 # %% ../nbs/02d_tuned.ipynb #561e0c40
