@@ -282,7 +282,7 @@ def line_split(labels, # label per product (None/NaN: never a query)
                groups, # line number per product (`vprec.catalogue.product_lines`)
                test_size:float=0.2, # share of each label's *products* held out as queries
                seed:int=0, # seed of the order lines are visited in
-               min_products:int=5, # labels with fewer products never query
+               min_products:int=2, # labels with fewer products never query
               ) -> tuple:
     "Seeded split holding out about `test_size` of each label's products in whole lines: (index_pos, query_pos)."
     if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)) or not 0 < test_size <= 1:
@@ -776,10 +776,11 @@ def split_rows(run_dir, # a run folder (path or `RunFolder`)
                split:str="lines", # "lines" (product lines held out whole) or "random" (photo groups held out whole)
                test_size:float=0.2, # share of each label held out as queries
                seed:int=0, # split seed
+               min_products:int=2, # product-line split: labels with fewer products never query
               ) -> tuple:
     "(index positions, query positions) of `df`: `line_split` of product lines, or `group_split` of photo groups."
     g = run_groups(run_dir, cat, split); groups = [g[i] for i in df["id"]]
-    if split == "lines": return line_split(df[label], groups, test_size, seed)
+    if split == "lines": return line_split(df[label], groups, test_size, seed, min_products)
     return group_split(df[label], groups, test_size, seed)
 
 # %% ../nbs/06_evaluate.ipynb #4b436d05
@@ -941,10 +942,11 @@ def split_run(run_dir, # a run folder (path or `RunFolder`)
               seed:int=0, # split seed
               test_size:float=0.2, # share held out
               split:str="lines", # "lines" (product lines held out whole) or "random" (photo groups)
+              min_products:int=2, # product-line split: labels with fewer products never query
              ) -> tuple:
     "(catalogue DataFrame, index positions, query positions, label, parent) of a run's held-out split."
     cat, label = eval_catalogue(run_dir, label)
-    ix, qx = split_rows(run_dir, cat, cat.df, label, split, test_size, seed)
+    ix, qx = split_rows(run_dir, cat, cat.df, label, split, test_size, seed, min_products)
     return cat.df, ix, qx, label, parent_label(label, cat.meta.get("label_hierarchy"), cat.df.columns)
 
 # %% ../nbs/06_evaluate.ipynb #56c4dd42

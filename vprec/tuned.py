@@ -374,6 +374,7 @@ def quality_table(run, # a run folder with a catalogue (path or `RunFolder`)
                   n_boot:int=1000, # bootstrap resamples
                   tuned_kw:dict|None=None, # more `TunedEncoder` arguments (epochs, ...)
                   progress:bool=False, # progress bars
+                  min_products:int=2, # product-line split: labels with fewer products never query (research: 20)
                  ) -> pd.DataFrame:
     "Pixels, weight-free, LDA, tuned and tuned + colour on one held-out split: P@1, P@k [CI], colour, look match."
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -381,7 +382,7 @@ def quality_table(run, # a run folder with a catalogue (path or `RunFolder`)
     from vprec.encoders import PixelEncoder, embed_images
     from vprec.evaluate import split_run, score_results, top_rows, hybrid_vectors
     rf = RunFolder.of(run)
-    df, ix, qx, label, parent = split_run(rf, label, seed, test_size, split=split)
+    df, ix, qx, label, parent = split_run(rf, label, seed, test_size, split, min_products)
     cdf, items, keys = catalogue_items(rf)
     if cdf["id"].astype(str).tolist() != df["id"].astype(str).tolist():
         raise ValueError(f"{rf.catalogue_path} changed while it was read; run again")
@@ -413,5 +414,6 @@ def quality_table(run, # a run folder with a catalogue (path or `RunFolder`)
                     f"P@{k} CI": tuple(m[f"precision@{k}"]["ci"]), f"colour P@{k}": get(f"colour_match@{k}"),
                     f"look P@{k}": get(f"look_match@{k}"), "fit s": None if secs is None else round(secs, 1)})
     tab = pd.DataFrame(out)
-    tab.attrs.update(n_index=len(ix), n_queries=len(qx), label=label, descriptors_s=round(desc_s, 1), seed=seed)
+    tab.attrs.update(n_index=len(ix), n_queries=len(qx), label=label, descriptors_s=round(desc_s, 1), seed=seed,
+                     min_products=min_products)
     return tab
