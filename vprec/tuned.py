@@ -207,6 +207,7 @@ def fingerprint(self:TunedEncoder) -> dict:
             "colour": self.colour, "config": asdict(self.cfg), "weightfree": self.wf.config(),
             "weightfree_version": WF_VERSION, "version": TUNED_VERSION, "trained": self.trained}
 
+# %% ../nbs/02d_tuned.ipynb #92147cb6
 @patch(as_prop=True)
 def spec(self:TunedEncoder) -> dict:
     "How `get_encoder` rebuilds this encoder (unfitted)."
@@ -241,6 +242,7 @@ def _has_cuda() -> bool:
         return torch.cuda.is_available()
     except ImportError: return False
 
+# %% ../nbs/02d_tuned.ipynb #387b6fed
 def _read_trained(folder, key:str):
     "(arrays, info) of cached trained weights, or None when absent or unreadable."
     if folder is None: return None
@@ -251,6 +253,7 @@ def _read_trained(folder, key:str):
         return load_file(str(p)), read_json(p.with_suffix(".json"), "")
     except Exception: return None
 
+# %% ../nbs/02d_tuned.ipynb #5c56746f
 def _write_trained(folder, key:str, arrays:dict, info:dict):
     "Cache trained weights: `<key>.safetensors` (no pickle) and `<key>.json`, each written atomically."
     if folder is None: return
@@ -271,6 +274,7 @@ def _set(self:TunedEncoder, arrays:dict, info:dict) -> TunedEncoder:
     self.train_seconds = info.get("seconds")
     return self
 
+# %% ../nbs/02d_tuned.ipynb #a43fff63
 @patch
 def forward(self:TunedEncoder, raw, # raw descriptors (n, 10272) or one (10272,)
            ) -> np.ndarray:
@@ -288,6 +292,7 @@ def _classes(values) -> tuple:
     pos = {n: i for i, n in enumerate(names)}
     return names, np.array([pos[str(v)] if k else -1 for v, k in zip(s, ok)], np.int64)
 
+# %% ../nbs/02d_tuned.ipynb #59c4b7a4
 @patch
 def fit(self:TunedEncoder, raw, # (n, 10272) raw weight-free descriptors (from `preprocess`)
         labels=None, # the label of each product (None: those of `use_catalogue`)
@@ -336,6 +341,7 @@ def state(self:TunedEncoder) -> dict:
     return {"label": self.label, "colour": self.colour, "config": asdict(self.cfg), "trained": self.trained,
             "version": TUNED_VERSION, **arrays}
 
+# %% ../nbs/02d_tuned.ipynb #770de286
 @patch(cls_method=True)
 def from_state(cls:TunedEncoder, state:dict, # what `state()` returned, after the run folder's JSON + npz round trip
               ) -> TunedEncoder:
