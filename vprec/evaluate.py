@@ -19,13 +19,13 @@ import pandas as pd
 # %% auto #0
 __all__ = ['LABEL_HIERARCHY', 'SPLIT_NAMES', 'pad_results', 'precision_at_k', 'macro_precision_at_k', 'consistency_at_k',
            'colour_match_at_k', 'ild_at_k', 'spread_at_k', 'random_precision', 'random_macro_precision',
-           'random_spread', 'random_ild', 'random_baseline', 'bootstrap_ci', 'macro_bootstrap_ci', 'group_split',
-           'line_split', 'random_gallery_pmf', 'random_gallery_rounds', 'RandomGallery', 'Eye', 'simulate_shopper',
-           'summarize_rounds', 'top_rows', 'parent_label', 'look_keys', 'score_results', 'baseline_metrics',
-           'evaluate_vectors', 'hybrid_vectors', 'one_hot', 'label_words', 'mask_label_words', 'title_leak',
-           'pca_curve', 'HeldOut', 'refit_vectors', 'run_groups', 'eval_catalogue', 'split_rows', 'held_out',
-           'evaluate_run', 'without_timings', 'format_metrics', 'session_factory', 'recommender_from_vectors',
-           'split_run', 'run_vectors', 'compare_encoders', 'mmr_curve']
+           'random_spread', 'random_ild', 'random_baseline', 'bootstrap_ci', 'macro_bootstrap_ci', 'split_strata',
+           'group_split', 'line_split', 'random_gallery_pmf', 'random_gallery_rounds', 'RandomGallery', 'Eye',
+           'simulate_shopper', 'summarize_rounds', 'top_rows', 'parent_label', 'look_keys', 'score_results',
+           'baseline_metrics', 'evaluate_vectors', 'hybrid_vectors', 'one_hot', 'label_words', 'mask_label_words',
+           'title_leak', 'pca_curve', 'HeldOut', 'refit_vectors', 'run_groups', 'eval_catalogue', 'split_rows',
+           'held_out', 'evaluate_run', 'without_timings', 'format_metrics', 'session_factory',
+           'recommender_from_vectors', 'split_run', 'run_vectors', 'compare_encoders', 'mmr_curve']
 
 # %% ../nbs/06_evaluate.ipynb #fa8240db
 def pad_results(results, # one list of result labels (or ids) per query
@@ -246,6 +246,24 @@ def macro_bootstrap_ci(values, # per-query values
     lo, hi = np.quantile(boots, [a, 1 - a])
     return (float(lo), float(hi))
 
+# %% ../nbs/06_evaluate.ipynb #9821c2dc
+def split_strata(labels, # label per product (None/NaN: never a query)
+                 groups=None, # group number per product; default: every product alone
+                 test_size:float=0.2, # the split's share of queries, checked here
+                ) -> tuple:
+    "(table of label and group per product, stratum per group): a group's most frequent label (ties: first sorted)."
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)) or not 0 < test_size <= 1:
+        raise ValueError(f"test_size is the share of each label held out as queries and must lie in (0, 1], "
+                         f"got {test_size!r}")
+    labels = pd.Series(list(labels), dtype=object); n = len(labels)
+    groups = np.arange(n) if groups is None else np.asarray(groups)
+    if len(groups) != n: raise ValueError(f"{n} labels but {len(groups)} group numbers; give one group per product")
+    df = pd.DataFrame({"label": labels, "group": groups})
+    # unlabelled groups have no stratum: they never query
+    glab = (df.dropna(subset=["label"]).groupby("group")["label"]
+              .agg(lambda s: sorted(s.value_counts()[lambda c: c == c.max()].index, key=str)[0]))
+    return df, glab
+
 # %% ../nbs/06_evaluate.ipynb #95d436d6
 def group_split(labels, # label per product (None/NaN: never a query)
                 groups=None, # group number per product (see `image_groups`); default: every product alone
@@ -254,17 +272,7 @@ def group_split(labels, # label per product (None/NaN: never a query)
                 min_groups:int=2, # labels with fewer groups stay entirely in the index
                ) -> tuple:
     "Seeded split stratified by label; two products of one group never land on different sides: (index_pos, query_pos)."
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)) or not 0 < test_size <= 1:
-        raise ValueError(f"test_size is the share of each label held out as queries and must lie in (0, 1], "
-                         f"got {test_size!r}")
-    labels = pd.Series(list(labels), dtype=object)
-    n = len(labels)
-    groups = np.arange(n) if groups is None else np.asarray(groups)
-    if len(groups) != n: raise ValueError(f"{n} labels but {len(groups)} group numbers; give one group per product")
-    df = pd.DataFrame({"label": labels, "group": groups})
-    # a group's stratum: its most frequent label (ties: the first in sorted order); unlabelled groups stay in the index
-    glab = (df.dropna(subset=["label"]).groupby("group")["label"]
-              .agg(lambda s: sorted(s.value_counts()[lambda c: c == c.max()].index, key=str)[0]))
+    df, glab = split_strata(labels, groups, test_size)   # a group's stratum: its most frequent label
     rng = np.random.default_rng(seed)
     test_groups = []
     for lab in sorted(glab.unique(), key=str):
@@ -285,16 +293,8 @@ def line_split(labels, # label per product (None/NaN: never a query)
                min_products:int=2, # labels with fewer products never query
               ) -> tuple:
     "Seeded split holding out about `test_size` of each label's products in whole lines: (index_pos, query_pos)."
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)) or not 0 < test_size <= 1:
-        raise ValueError(f"test_size is the share of each label held out as queries and must lie in (0, 1], "
-                         f"got {test_size!r}")
-    lab = pd.Series(list(labels), dtype=object); groups = np.asarray(groups)
-    if len(groups) != len(lab):
-        raise ValueError(f"{len(lab)} labels but {len(groups)} line numbers; give one per product")
-    counts = lab.dropna().value_counts()
-    df = pd.DataFrame({"label": lab, "group": groups})
-    glab = (df.dropna(subset=["label"]).groupby("group")["label"]
-              .agg(lambda s: sorted(s.value_counts()[lambda c: c == c.max()].index, key=str)[0]))
+    df, glab = split_strata(labels, groups, test_size)   # a line's stratum: its most frequent label
+    lab = df["label"]; counts = lab.dropna().value_counts()
     gsize = df.groupby("group").size()
     rng = np.random.default_rng(seed); test = []
     for l in sorted(counts.index[counts >= min_products], key=str):
