@@ -241,7 +241,8 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
             "device": getattr(enc, "device", "cpu"), "batch_size": bs,
             "versions": {"vprec.encoders": ENCODERS_VERSION, **versions()}}
     st = enc.state() if callable(getattr(enc, "state", None)) else {}
-    rf.write_embeddings(enc.name, X, meta, state=st or None, latest=set_latest)
+    # colour embeddings are a side signal (the colour weight), never the run's main space: they never become `latest`
+    rf.write_embeddings(enc.name, X, meta, state=st or None, latest=set_latest and enc.modality != "colour")
     if problems:
         print(f"{len(problems)} of {n} products could not be embedded and were left out "
               f"(first: {problems[0]['item']}: {problems[0]['problem']}); see embeddings/{enc.name}.json 'problems'")

@@ -223,9 +223,10 @@ def use_catalogue(self:TunedEncoder, run, # a run folder (path or `RunFolder`)
     label = self.label or meta.get("label")
     df = rf.read_catalogue(["id", label, self.colour], validation=False)[0]
     if label not in df:
-        raise ValueError(f"{rf.catalogue_path} has no label column {label!r} for the tuned encoder to learn "
-                         f"(columns: id"
-                         f"{', ' + self.colour if self.colour in df else ''}); pass one: `--encoder tuned:COLUMN`")
+        import pyarrow.parquet as pq
+        have = [c for c in pq.read_schema(rf.catalogue_path).names if c not in ("image_bytes", "thumbnail")]
+        raise ValueError(f"{rf.catalogue_path} has no label column {label!r} for the tuned encoder to learn (columns: "
+                         f"{', '.join(have)}); pass one: `--encoder tuned:COLUMN`")
     df = df.set_index(df["id"].astype(str))
     ids = [str(i) for i in ids]
     self.rows = {"label": label, "labels": df[label].reindex(ids).tolist(),
