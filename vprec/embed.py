@@ -143,7 +143,8 @@ def preprocessed_items(enc, # an encoder with `needs_fit` (its unfitted fingerpr
                        progress:bool=False, # progress bar
                       ) -> tuple:
     "Preprocessed items of a `needs_fit` encoder, through a cache under its unfitted fingerprint: (rows of the good items, ok mask, problems)."
-    cache = EmbeddingCache(folder, enc.name + "-pre", enc.fingerprint)
+    # encoders that preprocess alike (the tuned ones and the weight-free one) name one shared cache
+    cache = EmbeddingCache(folder, *(getattr(enc, "preprocessing_cache", None) or (enc.name + "-pre", enc.fingerprint)))
     todo = [i for i in range(len(items)) if keys[i] not in cache]
     out, ok, problems = {}, np.zeros(len(items), bool), []
     for i in range(len(items)):

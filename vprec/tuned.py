@@ -197,6 +197,10 @@ class TunedEncoder(Encoder):
         "One photo -> its raw weight-free descriptor."
         return self.wf.preprocess(img)
     def preprocessor(self): return self.wf.preprocess
+    @property
+    def preprocessing_cache(self) -> tuple:
+        "(name, fingerprint) of the preprocessing cache: the weight-free encoder's, whose descriptors these are."
+        return "weightfree-pre", WeightFreeEncoder(n_components=self.cfg.n_components).fingerprint
     def __repr__(self): return f"{type(self).__name__}(label={self.label!r}, dim={self.dim}, fitted={self.fitted})"
 
 # %% ../nbs/02d_tuned.ipynb #b1defdbd
