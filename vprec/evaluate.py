@@ -1000,7 +1000,9 @@ def compare_encoders(run_dir, # a run folder with embeddings of several encoders
         if e == text and masked is not None:
             V[e + ":masked"] = run_vectors(run_dir, e, df, ix, texts=masked)
             add(f"{e} (label words masked)", V[e + ":masked"], "titles without the label's words")
-    image = image or ("weightfree" if "weightfree" in V else next((e for e in V if e != text and ":" not in e), None))
+    rf = RunFolder.of(run_dir)
+    images = [e for e in V if ":" not in e and rf.read_embeddings(e).meta.get("modality", "image") == "image"]
+    image = image or ("weightfree" if "weightfree" in V else next(iter(images), None))   # never a colour signal
     if image in V and text in V:
         add(f"hybrid {image} 0.7 + title 0.3", hybrid_vectors((V[image], .7), (V[text], .3)),
             "titles as they are: includes the leak")
