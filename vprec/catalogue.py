@@ -21,10 +21,11 @@ from .runfolder import RunFolder, jsonable, sha1, versions
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'MAX_FILE_BYTES', 'MIN_SIDE', 'THUMB_SIDE', 'TABLE_EXTS', 'DOC_EXTS', 'COLUMN_ALIASES',
-           'VALIDATION_COLUMNS', 'IMAGE_COLUMNS', 'LABEL_PREFERENCE', 'KNOWN_HIERARCHIES', 'ImageProblem',
-           'content_hash', 'read_image', 'map_columns', 'top_level', 'Catalogue', 'load_catalogue', 'balanced_sample',
-           'duplicate_groups', 'image_fingerprint', 'near_duplicate_pairs', 'image_groups', 'catalogue_groups',
-           'catalogue_stage', 'catalogue_summary']
+           'VALIDATION_COLUMNS', 'IMAGE_COLUMNS', 'LABEL_PREFERENCE', 'KNOWN_HIERARCHIES', 'COLOUR_MODIFIERS',
+           'ImageProblem', 'content_hash', 'read_image', 'map_columns', 'top_level', 'Catalogue', 'load_catalogue',
+           'balanced_sample', 'duplicate_groups', 'image_fingerprint', 'near_duplicate_pairs', 'image_groups',
+           'catalogue_groups', 'colour_words', 'title_key', 'line_pairs', 'product_lines', 'catalogue_stage',
+           'catalogue_summary']
 
 # %% ../nbs/00_catalogue.ipynb #651efaf4
 MAX_PIXELS = 64_000_000  # 8000 x 8000: above any product photo, far below what a decompression bomb unpacks to
@@ -1110,6 +1111,74 @@ def catalogue_groups(cat, # a `Catalogue`
         pairs = near_duplicate_pairs(np.stack([f[0] for f in fps]), np.stack([f[1] for f in fps]), max_distance,
                                      max_colour_diff)
     return image_groups(len(df), hashes, pairs)
+
+# %% ../nbs/00_catalogue.ipynb #3a1f458b
+COLOUR_MODIFIERS = {"multi", "multicolour", "multicoloured", "multicolor", "multicolored", "melange", "dark", "light",
+                    "colour", "color", "coloured", "colored", "navy", "off", "and", "&", "with"}  # words around colours
+
+def colour_words(colours, # the catalogue's colour values (e.g. its baseColour column)
+                ) -> set:
+    "Lower-case words of every colour value, plus the generic colour modifiers (`COLOUR_MODIFIERS`)."
+    w = set(COLOUR_MODIFIERS)
+    for c in pd.Series(list(colours), dtype=object).dropna().unique(): w |= set(str(c).lower().split())
+    return w
+
+# %% ../nbs/00_catalogue.ipynb #a1751feb
+def title_key(title, # a product title
+              words:set, # the words to drop (`colour_words`)
+             ) -> str:
+    "A title without its colour words (lower case, hyphens as spaces): equal keys are one product in other colours."
+    t = "" if title is None or (isinstance(title, float) and math.isnan(title)) else str(title)
+    return " ".join(x for x in re.findall(r"[a-z0-9']+", t.lower().replace("-", " ")) if x not in words)
+
+# %% ../nbs/00_catalogue.ipynb #466fc557
+def line_pairs(ids, # numeric product ids
+               titles, # product titles (the brand is the first word)
+               labels, # the label that neighbours share (e.g. articleType)
+               colours=None, # colour values whose words leave titles (None: only `COLOUR_MODIFIERS`)
+               max_id_gap:int=3, # catalogue neighbours: the largest id difference
+               title_window:int=100, # title siblings: the largest id difference
+              ) -> list:
+    "(i, j) row pairs of one product line: catalogue neighbours and title siblings (see the text above)."
+    ids = np.asarray(ids, dtype=float); n = len(ids)
+    if not (len(titles) == len(labels) == n): raise ValueError(f"{n} ids, {len(titles)} titles, {len(labels)} labels")
+    o = np.argsort(ids, kind="stable"); s = ids[o]
+    t = pd.Series(list(titles), dtype=object).fillna("").astype(str).to_numpy()[o]
+    brand = np.array([x.split()[0].lower() if x.split() else f"\0{i}" for i, x in enumerate(t)], dtype=object)
+    lab = pd.Series(list(labels), dtype=object).to_numpy()[o]
+    same = (brand[1:] == brand[:-1]) & (lab[1:] == lab[:-1]) & pd.notna(lab[1:]) & (np.diff(s) <= max_id_gap)
+    pairs = [(int(o[i]), int(o[i + 1])) for i in np.flatnonzero(same)]
+    words = colour_words([] if colours is None else colours)
+    keys = pd.Series([title_key(x, words) for x in t])
+    for key, idx in keys.groupby(keys).groups.items():
+        if not key or len(idx) < 2: continue
+        idx = np.sort(np.asarray(idx))
+        for a, b in zip(idx[:-1], idx[1:]):
+            if s[b] - s[a] <= title_window: pairs.append((int(o[a]), int(o[b])))
+    return pairs
+
+# %% ../nbs/00_catalogue.ipynb #098ebe2f
+def product_lines(cat, # a `Catalogue` (columns id, title, the label, content_hash, thumbnail)
+                  label:str|None=None, # the label neighbours share (default: the catalogue's label)
+                  colour:str="baseColour", # the colour column whose words leave titles (when present)
+                  max_id_gap:int=3, # catalogue neighbours: the largest id difference
+                  title_window:int=100, # title siblings: the largest id difference
+                  photo_groups=None, # the catalogue's photo groups, when already computed (`catalogue_groups`)
+                 ) -> np.ndarray:
+    "Line number per product: photos, catalogue neighbours and title siblings joined (see the text above)."
+    df = cat.df
+    g = catalogue_groups(cat) if photo_groups is None else np.asarray(photo_groups)
+    label = label or cat.meta.get("label")
+    ids = pd.to_numeric(df["id"], errors="coerce") if "id" in df else pd.Series(np.nan, index=df.index)
+    if ids.isna().any() or "title" not in df or label not in df:
+        why = "ids that are not numbers" if ids.isna().any() else "no title column" if "title" not in df else \
+              f"no {label!r} column"
+        warnings.warn(f"the catalogue has {why}: its product lines are its photo groups (identical and near-identical "
+                      "photos only)")
+        return g
+    pairs = line_pairs(ids.to_numpy(), df["title"].tolist(), df[label].tolist(),
+                       df[colour].tolist() if colour in df else None, max_id_gap, title_window)
+    return image_groups(len(df), hashes=list(g), pairs=pairs)
 
 # %% ../nbs/00_catalogue.ipynb #6bd7ec46
 def _hf_dataset(source) -> tuple | None:

@@ -154,7 +154,9 @@ def preprocessed_items(enc, # an encoder with `needs_fit` (its unfitted fingerpr
                        progress:bool=False, # progress bar
                       ) -> tuple:
     "Preprocessed items of a `needs_fit` encoder, cached under its unfitted fingerprint: (rows, ok mask, problems)."
-    cache = EmbeddingCache(folder, enc.name + "-pre", enc.fingerprint)
+    # encoders that preprocess alike (the tuned ones and the weight-free one) name one shared cache
+    name, fp = getattr(enc, "preprocessing_cache", None) or (enc.name + "-pre", enc.fingerprint)
+    cache = EmbeddingCache(folder, name, fp)
     todo = [i for i in range(len(items)) if keys[i] not in cache]
     out, ok, problems = {}, np.zeros(len(items), bool), []
     for i in range(len(items)):
@@ -209,6 +211,7 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
             problems += probs; ok[idx[~ok_sub]] = False
             if not stack: raise nothing_embedded()
             fit_on = stack_batch(stack); pre = dict(zip(np.flatnonzero(ok), stack))
+        if hasattr(enc, "use_catalogue"): enc.use_catalogue(rf, [ids[i] for i in np.flatnonzero(ok)])   # its labels
         try: enc.fit(fit_on)
         except ValueError as e:
             alt = f"embed its images instead: `vprec embed {rf} --encoder weightfree`" if enc.modality == "text" else \
@@ -258,7 +261,8 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
             "device": getattr(enc, "device", "cpu"), "batch_size": bs,
             "versions": {"vprec.encoders": ENCODERS_VERSION, **versions()}}
     st = enc.state() if callable(getattr(enc, "state", None)) else {}
-    rf.write_embeddings(enc.name, X, meta, state=st or None, latest=set_latest)
+    # colour embeddings are a side signal (the colour weight), never the run's main space: they never become `latest`
+    rf.write_embeddings(enc.name, X, meta, state=st or None, latest=set_latest and enc.modality != "colour")
     if problems:
         print(f"{len(problems)} of {n} products could not be embedded and were left out "
               f"(first: {problems[0]['item']}: {problems[0]['problem']}); see embeddings/{enc.name}.json 'problems'")

@@ -683,9 +683,11 @@ class TfidfTitleEncoder(Encoder):
 # %% ../nbs/02_encoders.ipynb #enc039
 def parse_encoder_name(name:str # an encoder name (see the table)
                       ) -> tuple:
-    "(kind, kwargs) for an encoder name: kind is clip, timm, pixels, tfidf-title, weightfree or auto."
+    "(kind, kwargs) for an encoder name: clip, timm, pixels, tfidf-title, weightfree, tuned, tuned-colour, colour, auto."
     key = str(name).strip(); low = key.lower()
-    if low in ("auto", "pixels", "weightfree", "tfidf-title"): return low, {}
+    if low in ("auto", "pixels", "weightfree", "tfidf-title", "tuned", "tuned-colour", "colour"): return low, {}
+    if low == "color": return "colour", {}
+    if low.startswith(("tuned:", "tuned-colour:")): return low.split(":")[0], {"label": key.split(":", 1)[1]}
     if low in ("tfidf", "title"): return "tfidf-title", {}
     if low.startswith("timm:"):
         _, model, *pre = key.split(":", 2)
@@ -696,7 +698,8 @@ def parse_encoder_name(name:str # an encoder name (see the table)
         return "timm", kw
     if low.startswith("clip:"): key = key[5:]
     elif low != "clip" and not key.startswith(_SCHEMAS) and not Path(key).exists():
-        raise ValueError(f"unknown encoder {name!r}; use auto, weightfree, pixels, tfidf-title, clip, "
+        raise ValueError(f"unknown encoder {name!r}; use auto, weightfree, pixels, tfidf-title, tuned[:COL], "
+                         "tuned-colour, colour, clip, "
                          "clip:MODEL:PRETRAINED, hf-hub:ORG/REPO, local-dir:DIR, a CLIP checkpoint file, or timm:MODEL")
     if low == "clip": return "clip", {}
     if key.startswith(_SCHEMAS): return "clip", {"model": key}
@@ -739,6 +742,9 @@ def get_encoder(name="auto", # encoder name (see the table) or an encoder object
     if kind == "pixels": return PixelEncoder(**args)
     if kind == "tfidf-title": return TfidfTitleEncoder(**args)
     if kind == "weightfree": return _weightfree(**args)
+    if kind in ("tuned", "tuned-colour", "colour"):
+        from vprec.tuned import tuned_encoder
+        return tuned_encoder(kind, device=device, **args)
     if kind == "timm": return TimmEncoder(device=device, **args)
     return ClipEncoder(device=device, **args)
 
@@ -772,14 +778,23 @@ def _weightfree_class():
     from vprec.weightfree import WeightFreeEncoder
     return WeightFreeEncoder
 
+def _tuned_class(name):
+    "A class of the tuned chapter (`vprec.tuned`), imported when an embeddings file names it."
+    import vprec.tuned
+    return getattr(vprec.tuned, name)
+
 ENCODER_CLASSES = {   # the classes an embeddings json may name in its `class` field; nothing else is ever imported
     "vprec.encoders.PixelEncoder": lambda: PixelEncoder,
     "vprec.encoders.ClipEncoder": lambda: ClipEncoder,
     "vprec.encoders.TimmEncoder": lambda: TimmEncoder,
     "vprec.encoders.TfidfTitleEncoder": lambda: TfidfTitleEncoder,
     "vprec.weightfree.WeightFreeEncoder": _weightfree_class,
+    "vprec.tuned.TunedEncoder": lambda: _tuned_class("TunedEncoder"),
+    "vprec.tuned.TunedColourEncoder": lambda: _tuned_class("TunedColourEncoder"),
+    "vprec.tuned.ColourEncoder": lambda: _tuned_class("ColourEncoder"),
 }
-ENCODER_ALIASES = {"clip": clip_slug(*CLIP_DEFAULT), "tfidf": "tfidf-title", "title": "tfidf-title"}  # slugs' aliases
+ENCODER_ALIASES = {"clip": clip_slug(*CLIP_DEFAULT), "tfidf": "tfidf-title", "title": "tfidf-title",
+                   "color": "colour"}  # slugs' aliases
 
 # %% ../nbs/02_encoders.ipynb #encoder-class
 def encoder_class(path:str, # the `class` field of an embeddings json, e.g. "vprec.weightfree.WeightFreeEncoder"

@@ -1,4 +1,4 @@
-"""Held-out splits, metrics with confidence intervals, exact random baselines, and the shopper simulation: the numbers a reader can trust.
+"""Held-out splits, metrics with confidence intervals, exact random baselines, the shopper simulation: numbers to trust.
 
 Docs: https://vprec.github.io/vprec/evaluate.html.md"""
 
@@ -8,8 +8,8 @@ Docs: https://vprec.github.io/vprec/evaluate.html.md"""
 from __future__ import annotations
 import json, math, os, time, hashlib, re, io, warnings
 from pathlib import Path
-from .runfolder import atomic_json
-from .catalogue import Catalogue, catalogue_groups, read_image
+from .runfolder import RunFolder, atomic_json
+from .catalogue import Catalogue, catalogue_groups, product_lines, read_image
 from collections import Counter
 from dataclasses import dataclass
 
@@ -17,14 +17,15 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['LABEL_HIERARCHY', 'pad_results', 'precision_at_k', 'macro_precision_at_k', 'consistency_at_k', 'colour_match_at_k',
-           'ild_at_k', 'spread_at_k', 'random_precision', 'random_macro_precision', 'random_spread', 'random_ild',
-           'random_baseline', 'bootstrap_ci', 'macro_bootstrap_ci', 'group_split', 'random_gallery_pmf',
-           'random_gallery_rounds', 'RandomGallery', 'Eye', 'simulate_shopper', 'summarize_rounds', 'top_rows',
-           'parent_label', 'score_results', 'baseline_metrics', 'evaluate_vectors', 'hybrid_vectors', 'one_hot',
-           'label_words', 'mask_label_words', 'title_leak', 'pca_curve', 'HeldOut', 'refit_vectors', 'held_out',
-           'evaluate_run', 'without_timings', 'format_metrics', 'session_factory', 'recommender_from_vectors',
-           'split_run', 'run_vectors', 'compare_encoders', 'mmr_curve']
+__all__ = ['LABEL_HIERARCHY', 'SPLIT_NAMES', 'pad_results', 'precision_at_k', 'macro_precision_at_k', 'consistency_at_k',
+           'colour_match_at_k', 'ild_at_k', 'spread_at_k', 'random_precision', 'random_macro_precision',
+           'random_spread', 'random_ild', 'random_baseline', 'bootstrap_ci', 'macro_bootstrap_ci', 'split_strata',
+           'group_split', 'line_split', 'random_gallery_pmf', 'random_gallery_rounds', 'RandomGallery', 'Eye',
+           'simulate_shopper', 'summarize_rounds', 'top_rows', 'parent_label', 'look_keys', 'score_results',
+           'baseline_metrics', 'evaluate_vectors', 'hybrid_vectors', 'one_hot', 'label_words', 'mask_label_words',
+           'title_leak', 'pca_curve', 'HeldOut', 'refit_vectors', 'run_groups', 'eval_catalogue', 'split_rows',
+           'held_out', 'evaluate_run', 'without_timings', 'format_metrics', 'session_factory',
+           'recommender_from_vectors', 'split_run', 'run_vectors', 'compare_encoders', 'mmr_curve']
 
 # %% ../nbs/06_evaluate.ipynb #fa8240db
 def pad_results(results, # one list of result labels (or ids) per query
@@ -41,9 +42,12 @@ def pad_results(results, # one list of result labels (or ids) per query
 def _hits(query_labels, result_labels, k):
     R = pad_results(result_labels, k)
     q = np.asarray(list(query_labels), dtype=object)[:, None]
-    if len(q) != len(R): raise ValueError(f"{len(q)} query labels but {len(R)} result lists; give one result list per query")
-    return np.array([[r is not None and r == ql for r in row] for row, ql in zip(R, q[:, 0])], dtype=bool).reshape(len(R), k)
+    if len(q) != len(R):
+        raise ValueError(f"{len(q)} query labels but {len(R)} result lists; give one result list per query")
+    hits = [[r is not None and r == ql for r in row] for row, ql in zip(R, q[:, 0])]
+    return np.array(hits, dtype=bool).reshape(len(R), k)
 
+# %% ../nbs/06_evaluate.ipynb #27bcb1ab
 def precision_at_k(query_labels, # the label of each query
                    result_labels, # per query, the labels of its results, best first
                    k:int=5, # how many results count
@@ -62,6 +66,7 @@ def macro_precision_at_k(query_labels, # the label of each query
     v = precision_at_k(query_labels, result_labels, k, per_query=True)
     return float(pd.Series(v).groupby(np.asarray(list(query_labels), dtype=object)).mean().mean())
 
+# %% ../nbs/06_evaluate.ipynb #5895712b
 def consistency_at_k(query_parents, # the parent label of each query (subCategory when the label is articleType)
                      result_parents, # per query, the parent labels of its results
                      k:int=5, # how many results count
@@ -70,6 +75,7 @@ def consistency_at_k(query_parents, # the parent label of each query (subCategor
     "Category consistency: precision@k on the parent label (seed 002's 'category consistency')."
     return precision_at_k(query_parents, result_parents, k, per_query)
 
+# %% ../nbs/06_evaluate.ipynb #56a65ac3
 def colour_match_at_k(query_colours, # the baseColour of each query
                       result_colours, # per query, the colours of its results
                       k:int=5, # how many results count
@@ -103,6 +109,7 @@ def _missing(v) -> bool:
     "No label: None, NaN or pandas' NA."
     return v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and np.isnan(v))
 
+# %% ../nbs/06_evaluate.ipynb #967dc213
 def spread_at_k(result_labels, # per query, the labels of its results
                 k:int=5, # how many results count
                 per_query:bool=False, # one value per query
@@ -125,6 +132,7 @@ def random_precision(index_labels, # the label of every product of the index
     else: v = np.array([counts.get(l, 0) / N for l in q])
     return v if per_query else float(v.mean())
 
+# %% ../nbs/06_evaluate.ipynb #cd95154c
 def random_macro_precision(index_labels, # the label of every product of the index
                            query_labels, # the label of every query
                            exclude_self:bool=False, # queries are in the index and excluded from their own results
@@ -133,18 +141,20 @@ def random_macro_precision(index_labels, # the label of every product of the ind
     v = random_precision(index_labels, query_labels, exclude_self, per_query=True)
     return float(pd.Series(v).groupby(np.asarray(list(query_labels), dtype=object)).mean().mean())
 
+# %% ../nbs/06_evaluate.ipynb #6fa96113
 def _p_absent(N, n, k):
     "Probability that none of k draws without replacement from N hits one of n marked items: C(N-n,k)/C(N,k)."
     if k > N - n: return 0.0
     i = np.arange(k)
     return float(np.exp(np.sum(np.log(N - n - i) - np.log(N - i))))
 
+# %% ../nbs/06_evaluate.ipynb #631161d2
 def random_spread(index_labels, # the label of every product of the index
                   k:int=5, # how many results
                   query_labels=None, # with exclude_self: each query's label, removed once from the pool
                   exclude_self:bool=False, # queries are in the index and excluded from their own results
                  ) -> float:
-    "Exact expected spread@k (distinct labels / k) of k results drawn at random without replacement (unlabelled products add none)."
+    "Exact expected spread@k (distinct labels / k) of k random results without replacement (unlabelled add none)."
     labels = list(index_labels); N = len(labels)
     counts = Counter(l for l in labels if not _missing(l))
     def one(cnt, N):
@@ -157,6 +167,7 @@ def random_spread(index_labels, # the label of every product of the index
         per_label[l] = one(c, N - 1)
     return float(np.mean([per_label[l] for l in query_labels]))
 
+# %% ../nbs/06_evaluate.ipynb #cf21084a
 def random_ild(X:np.ndarray, # (n, d) L2-normalised vectors of the products results are drawn from
               ) -> float:
     "Exact expected ILD of a random result list: the mean 1 - cosine over all pairs of distinct rows of X."
@@ -188,6 +199,7 @@ def _check_boot(n_boot, level=0.95):
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), e.g. 0.95, got {level!r}")
 
+# %% ../nbs/06_evaluate.ipynb #07b68717
 def bootstrap_ci(values, # per-query values (1-d), or a tuple of per-query arrays passed to `stat`
                  stat=None, # function of the resampled arrays -> number; default: the mean (NaNs ignored)
                  n_boot:int=1000, # bootstrap resamples
@@ -220,7 +232,7 @@ def macro_bootstrap_ci(values, # per-query values
                        seed:int=0, # seed of the resampling
                        level:float=0.95, # coverage
                       ) -> tuple:
-    "Stratified bootstrap CI of the macro mean (mean per label, then over labels): queries are resampled within each label."
+    "Stratified bootstrap CI of the macro mean (mean per label, then over labels): queries resampled within labels."
     _check_boot(n_boot, level)
     v = np.asarray(values, dtype=float); c, uniq = pd.factorize(pd.Series(list(labels), dtype=object))
     if len(v) == 0: return (float("nan"), float("nan"))
@@ -234,6 +246,24 @@ def macro_bootstrap_ci(values, # per-query values
     lo, hi = np.quantile(boots, [a, 1 - a])
     return (float(lo), float(hi))
 
+# %% ../nbs/06_evaluate.ipynb #9821c2dc
+def split_strata(labels, # label per product (None/NaN: never a query)
+                 groups=None, # group number per product; default: every product alone
+                 test_size:float=0.2, # the split's share of queries, checked here
+                ) -> tuple:
+    "(table of label and group per product, stratum per group): a group's most frequent label (ties: first sorted)."
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)) or not 0 < test_size <= 1:
+        raise ValueError(f"test_size is the share of each label held out as queries and must lie in (0, 1], "
+                         f"got {test_size!r}")
+    labels = pd.Series(list(labels), dtype=object); n = len(labels)
+    groups = np.arange(n) if groups is None else np.asarray(groups)
+    if len(groups) != n: raise ValueError(f"{n} labels but {len(groups)} group numbers; give one group per product")
+    df = pd.DataFrame({"label": labels, "group": groups})
+    # unlabelled groups have no stratum: they never query
+    glab = (df.dropna(subset=["label"]).groupby("group")["label"]
+              .agg(lambda s: sorted(s.value_counts()[lambda c: c == c.max()].index, key=str)[0]))
+    return df, glab
+
 # %% ../nbs/06_evaluate.ipynb #95d436d6
 def group_split(labels, # label per product (None/NaN: never a query)
                 groups=None, # group number per product (see `image_groups`); default: every product alone
@@ -241,17 +271,8 @@ def group_split(labels, # label per product (None/NaN: never a query)
                 seed:int=0, # seed of the shuffle
                 min_groups:int=2, # labels with fewer groups stay entirely in the index
                ) -> tuple:
-    "Seeded split stratified by label that never puts two products of one group on different sides: (index_pos, query_pos)."
-    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.floating)) or not 0 < test_size <= 1:
-        raise ValueError(f"test_size is the share of each label held out as queries and must lie in (0, 1], got {test_size!r}")
-    labels = pd.Series(list(labels), dtype=object)
-    n = len(labels)
-    groups = np.arange(n) if groups is None else np.asarray(groups)
-    if len(groups) != n: raise ValueError(f"{n} labels but {len(groups)} group numbers; give one group per product")
-    df = pd.DataFrame({"label": labels, "group": groups})
-    # a group's stratum is its most frequent label (ties: the first in sorted order); unlabelled groups stay in the index
-    glab = (df.dropna(subset=["label"]).groupby("group")["label"]
-              .agg(lambda s: sorted(s.value_counts()[lambda c: c == c.max()].index, key=str)[0]))
+    "Seeded split stratified by label; two products of one group never land on different sides: (index_pos, query_pos)."
+    df, glab = split_strata(labels, groups, test_size)   # a group's stratum: its most frequent label
     rng = np.random.default_rng(seed)
     test_groups = []
     for lab in sorted(glab.unique(), key=str):
@@ -264,6 +285,30 @@ def group_split(labels, # label per product (None/NaN: never a query)
     in_q_group = df["group"].isin(test_groups).to_numpy()
     return np.nonzero(~in_q_group)[0], np.nonzero(is_q)[0]
 
+# %% ../nbs/06_evaluate.ipynb #0ae8f5b5
+def line_split(labels, # label per product (None/NaN: never a query)
+               groups, # line number per product (`vprec.catalogue.product_lines`)
+               test_size:float=0.2, # share of each label's *products* held out as queries
+               seed:int=0, # seed of the order lines are visited in
+               min_products:int=2, # labels with fewer products never query
+              ) -> tuple:
+    "Seeded split holding out about `test_size` of each label's products in whole lines: (index_pos, query_pos)."
+    df, glab = split_strata(labels, groups, test_size)   # a line's stratum: its most frequent label
+    lab = df["label"]; counts = lab.dropna().value_counts()
+    gsize = df.groupby("group").size()
+    rng = np.random.default_rng(seed); test = []
+    for l in sorted(counts.index[counts >= min_products], key=str):
+        gs = np.sort(glab.index[glab == l].to_numpy())
+        if len(gs) < 2: continue
+        target, got, taken = test_size * counts[l], 0, []
+        for g in rng.permutation(gs):
+            if len(taken) == len(gs) - 1: break
+            if abs(got + gsize[g] - target) < abs(got - target): taken.append(g); got += gsize[g]
+        test += taken
+    in_q = df["group"].isin(test).to_numpy()
+    is_q = in_q & lab.map(counts).ge(min_products).fillna(False).to_numpy(bool)
+    return np.flatnonzero(~in_q), np.flatnonzero(is_q)
+
 # %% ../nbs/06_evaluate.ipynb #cb70223c
 def random_gallery_pmf(n:int, # products in the catalogue
                        k:int=10, # products per gallery
@@ -272,6 +317,7 @@ def random_gallery_pmf(n:int, # products in the catalogue
     r = np.ceil(np.arange(1, n + 1) / k).astype(int)
     return pd.Series(np.bincount(r)[1:] / n, index=pd.RangeIndex(1, r.max() + 1, name="round"), name="p")
 
+# %% ../nbs/06_evaluate.ipynb #2d062d8f
 def random_gallery_rounds(n:int, # products in the catalogue
                           k:int=10, # products per gallery
                          ) -> float:
@@ -383,6 +429,7 @@ def _simulate(new_session, targets, eye, max_rounds, seed, progress, tqdm):
         rows.append({"target": t, "rounds": float(found) if found else np.nan, "found": found is not None})
     return pd.DataFrame(rows)
 
+# %% ../nbs/06_evaluate.ipynb #98176549
 def summarize_rounds(df:pd.DataFrame, # output of `simulate_shopper`
                      n_boot:int=1000, # bootstrap resamples for the CI of the mean
                      seed:int=0, # bootstrap seed
@@ -402,7 +449,7 @@ def top_rows(X:np.ndarray, # (n, d) index vectors
              Q:np.ndarray, # (nq, d) query vectors
              k:int, # results per query
             ) -> np.ndarray:
-    "Row numbers (nq, min(k, n)) of the k most similar index rows for each query, best first (`vprec.index.exact_search`)."
+    "Row numbers (nq, min(k, n)) of each query's k most similar index rows, best first (`vprec.index.exact_search`)."
     from vprec.index import exact_search
     return exact_search(X, Q, min(k, len(X)))[1]
 
@@ -425,18 +472,31 @@ def _labels_at(values, idx):
     v = np.asarray(values, dtype=object)
     return [[v[j] if j >= 0 else None for j in row] for row in idx]
 
+# %% ../nbs/06_evaluate.ipynb #ff8c30bc
 def _m(value, ci): return {"value": None if value is None or not np.isfinite(value) else float(value),
                           "ci": [None if not np.isfinite(c) else float(c) for c in ci]}
 
+# %% ../nbs/06_evaluate.ipynb #33a71dc9
 def _has_value(values) -> np.ndarray:
     "Mask of the values that hold a label: not None, NaN, NA or blank text."
     return np.array([not _missing(x) and not (isinstance(x, str) and not x.strip()) for x in values], dtype=bool)
 
+# %% ../nbs/06_evaluate.ipynb #16bebe57
 def _side_columns(index_df, query_df, parent, colour) -> dict:
     "{metric: column} of the metrics scored on another column than the label: consistency (parent) and colour match."
     cols = {"consistency": parent, "colour_match": colour if colour in index_df and colour in query_df else None}
     return {n: c for n, c in cols.items() if c and c in index_df and c in query_df}
 
+# %% ../nbs/06_evaluate.ipynb #b070113b
+def look_keys(df:pd.DataFrame, # catalogue rows
+              label:str, # the label column
+              colour:str, # the colour column
+             ) -> list:
+    "One 'label / colour' key per row (None when either is missing): equal keys are the same look, type *and* colour."
+    l, c = df[label].tolist(), df[colour].tolist()
+    return [f"{a}\x1f{b}" if _has_value([a])[0] and _has_value([b])[0] else None for a, b in zip(l, c)]
+
+# %% ../nbs/06_evaluate.ipynb #f83a8680
 def score_results(result_idx:np.ndarray, # (nq, >=max(ks)) index row numbers of each query's results (-1: none)
                   index_df:pd.DataFrame, # the index part of the catalogue (rows aligned with the vectors)
                   query_df:pd.DataFrame, # the queries (rows aligned with result_idx)
@@ -448,13 +508,21 @@ def score_results(result_idx:np.ndarray, # (nq, >=max(ks)) index row numbers of 
                   n_boot:int=1000, # bootstrap resamples
                   seed:int=0, # bootstrap seed
                  ) -> dict:
-    "Every metric at every k with its 95% bootstrap CI: {'precision@5': {'value', 'ci'}, ...}; consistency and colour match also give `n_queries`, the queries that have that column (the others have no such score)."
+    """Every metric at every k with its 95% bootstrap CI: {'precision@5': {'value', 'ci'}, ...}.
+
+    Consistency, colour match and look match also give `n_queries`: the queries that have that column."""
     ql = query_df[label].to_numpy(dtype=object)
     res = _labels_at(index_df[label], result_idx)
     other = {}
     for n, c in _side_columns(index_df, query_df, parent, colour).items():
         has = _has_value(query_df[c])
-        if has.any(): other[n] = (query_df[c].to_numpy(dtype=object)[has], [r for r, h in zip(_labels_at(index_df[c], result_idx), has) if h])
+        if has.any():
+            res_c = _labels_at(index_df[c], result_idx)
+            other[n] = (query_df[c].to_numpy(dtype=object)[has], [r for r, h in zip(res_c, has) if h])
+    if "colour_match" in other:                                  # the look: label and colour both match
+        qk = np.array(look_keys(query_df, label, colour), dtype=object); has = _has_value(qk)
+        res_k = _labels_at(look_keys(index_df, label, colour), result_idx)
+        other["look_match"] = (qk[has], [r for r, h in zip(res_k, has) if h])
     out = {}
     for k in ks:
         p = precision_at_k(ql, res, k, per_query=True)
@@ -466,11 +534,13 @@ def score_results(result_idx:np.ndarray, # (nq, >=max(ks)) index row numbers of 
             out[f"{name}@{k}"] = {**_m(v.mean(), bootstrap_ci(v, n_boot=n_boot, seed=seed)), "n_queries": int(len(qv))}
         if X_index is not None and k >= 2:
             v = ild_at_k(X_index, result_idx, k, per_query=True)
-            out[f"ild@{k}"] = _m(np.nanmean(v) if np.isfinite(v).any() else np.nan, bootstrap_ci(v, n_boot=n_boot, seed=seed))
+            out[f"ild@{k}"] = _m(np.nanmean(v) if np.isfinite(v).any() else np.nan,
+                                 bootstrap_ci(v, n_boot=n_boot, seed=seed))
         v = spread_at_k(res, k, per_query=True)
         out[f"spread@{k}"] = _m(v.mean(), bootstrap_ci(v, n_boot=n_boot, seed=seed))
     return out
 
+# %% ../nbs/06_evaluate.ipynb #aade6196
 def baseline_metrics(index_df:pd.DataFrame, # the index part of the catalogue
                      query_df:pd.DataFrame, # the queries
                      label:str, # the label column scored
@@ -484,6 +554,9 @@ def baseline_metrics(index_df:pd.DataFrame, # the index part of the catalogue
     il, ql = index_df[label].tolist(), query_df[label].tolist()
     side = {n: (index_df[c].tolist(), query_df[c][_has_value(query_df[c])].tolist())
             for n, c in _side_columns(index_df, query_df, parent, colour).items()}
+    if "colour_match" in side:
+        qk = look_keys(query_df, label, colour)
+        side["look_match"] = (look_keys(index_df, label, colour), [x for x in qk if x is not None])
     out = {}
     for k in ks:
         out[f"precision@{k}"] = random_precision(il, ql, exclude_self)
@@ -524,7 +597,8 @@ def evaluate_vectors(X_index:np.ndarray, # (n, d) vectors of the index part
                 t = time.perf_counter(); one(X_query[i], kmax); ms.append((time.perf_counter() - t) * 1000)
         ms = np.array(ms)
         for q in (50, 95):
-            metrics[f"latency_ms_p{q}"] = _m(np.percentile(ms, q), bootstrap_ci((ms,), stat=lambda a: np.percentile(a, q), n_boot=n_boot, seed=seed))
+            ci = bootstrap_ci((ms,), stat=lambda a: np.percentile(a, q), n_boot=n_boot, seed=seed)
+            metrics[f"latency_ms_p{q}"] = _m(np.percentile(ms, q), ci)
     base = baseline_metrics(index_df, query_df, label, ks, X_index, parent, colour)
     return {"metrics": metrics, "baseline": base, "n_queries": int(len(query_df)), "result_idx": idx}
 
@@ -534,10 +608,14 @@ def hybrid_vectors(*parts, # (X, weight) pairs: L2-normalised (n, d_i) arrays an
     "Concatenate sqrt(weight)-scaled unit vectors so that the cosine of the result is the weighted sum of cosines."
     parts = [(np.asarray(X, dtype=np.float32), float(w)) for X, w in parts if w]
     total = sum(w for _, w in parts)
-    if not parts or total <= 0: raise ValueError("hybrid_vectors: give at least one (X, weight) pair with a positive weight")
-    if len({len(X) for X, _ in parts}) > 1: raise ValueError(f"hybrid_vectors: parts have different row counts {[len(X) for X, _ in parts]}; align them first")
+    if not parts or total <= 0:
+        raise ValueError("hybrid_vectors: give at least one (X, weight) pair with a positive weight")
+    if len({len(X) for X, _ in parts}) > 1:
+        raise ValueError(f"hybrid_vectors: parts have different row counts {[len(X) for X, _ in parts]}; "
+                         "align them first")
     return np.concatenate([X * np.sqrt(w / total) for X, w in parts], 1).astype(np.float32)
 
+# %% ../nbs/06_evaluate.ipynb #61866b64
 def one_hot(labels, # label per product
             categories=None, # the label values, in column order (default: sorted unique labels)
            ) -> np.ndarray:
@@ -552,22 +630,27 @@ def one_hot(labels, # label per product
 # %% ../nbs/06_evaluate.ipynb #9233d223
 def _norm_word(w): return re.sub(r"[^a-z0-9]", "", str(w).lower()).removesuffix("s")
 
+# %% ../nbs/06_evaluate.ipynb #6933bef2
 def label_words(*label_values, # lists (or columns) of label values; non-strings are skipped
                ) -> set:
     "The normalised words of every given label value (for `mask_label_words`)."
     return {_norm_word(w) for vals in label_values for v in vals if isinstance(v, str) for w in v.split()} - {""}
 
+# %% ../nbs/06_evaluate.ipynb #ed14d1df
 def mask_label_words(titles, # product titles
                      words:set, # normalised words to remove (from `label_words`)
                     ) -> list:
     "Titles with every word whose normalised form is in `words` removed."
-    return [" ".join(w for w in str(t).split() if _norm_word(w) not in words) if isinstance(t, str) else "" for t in titles]
+    keep = lambda t: " ".join(w for w in str(t).split() if _norm_word(w) not in words)
+    return [keep(t) if isinstance(t, str) else "" for t in titles]
 
+# %% ../nbs/06_evaluate.ipynb #ff843e10
 def title_leak(titles, # product titles
                labels, # each title's own label value
               ) -> float:
     "Share of titles that contain a word of their own label (normalised), e.g. '... White Skirts' for Skirts."
-    return float(np.mean([bool(label_words([l]) & {_norm_word(w) for w in str(t).split()}) for t, l in zip(titles, labels)]))
+    has = [bool(label_words([l]) & {_norm_word(w) for w in str(t).split()}) for t, l in zip(titles, labels)]
+    return float(np.mean(has))
 
 # %% ../nbs/06_evaluate.ipynb #c2e2d06d
 def pca_curve(X_index:np.ndarray, # index vectors
@@ -593,7 +676,8 @@ def pca_curve(X_index:np.ndarray, # index vectors
             A = (A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-12)).astype(np.float32)
             B = (B / np.maximum(np.linalg.norm(B, axis=1, keepdims=True), 1e-12)).astype(np.float32)
             var = float(cum[d - 1])
-        p = precision_at_k(query_df[label].to_numpy(dtype=object), _labels_at(index_df[label], top_rows(A, B, k)), k, per_query=True)
+        res = _labels_at(index_df[label], top_rows(A, B, k))
+        p = precision_at_k(query_df[label].to_numpy(dtype=object), res, k, per_query=True)
         lo, hi = bootstrap_ci(p, n_boot=n_boot, seed=seed)
         rows.append({"dims": d, "variance": var, f"precision@{k}": p.mean(), "ci_lo": lo, "ci_hi": hi})
     return pd.DataFrame(rows)
@@ -614,19 +698,7 @@ class HeldOut:
     meta: dict                 # embeddings meta of the run
 
 # %% ../nbs/06_evaluate.ipynb #9c3c1fdc
-def _preprocess_all(enc, items, keys, names, cache_dir, progress=False):
-    "Preprocessed rows of every item (through the encoders' cache when it is there), plus the ok mask."
-    try:
-        from vprec.embed import preprocessed_items
-        rows, ok, problems = preprocessed_items(enc, items, keys, names, cache_dir, None, 0, progress)
-    except ImportError:
-        rows, ok = [], np.zeros(len(items), bool)
-        for i, it in enumerate(items):
-            try: rows.append(enc.preprocess(read_image(it))); ok[i] = True
-            except ValueError: pass
-    return rows, ok
-
-def refit_vectors(run_dir, # the run folder (for the preprocessing cache)
+def refit_vectors(run_dir, # the run folder (for the preprocessing cache; a path or a `RunFolder`)
                   meta:dict, # the embeddings meta of the run (`Embeddings.meta`): spec of the encoder
                   df:pd.DataFrame, # catalogue rows to embed
                   fit_pos, # row positions of `df` the encoder may be fitted on (the index part)
@@ -635,10 +707,11 @@ def refit_vectors(run_dir, # the run folder (for the preprocessing cache)
                  ) -> np.ndarray:
     "Vectors of every row of `df` from a fresh copy of the run's encoder fitted on the `fit_pos` rows only."
     from vprec.encoders import get_encoder, stack_batch, l2n
-    from vprec.embed import load_encoder
+    from vprec.embed import load_encoder, preprocessed_items
+    rf = RunFolder.of(run_dir)
     spec = meta.get("spec") or {"name": meta["encoder"], "kwargs": {}}
-    fresh = get_encoder(spec["name"], **spec.get("kwargs", {}))   # unfitted: its fingerprint keys the preprocessing cache
-    try: enc = load_encoder(run_dir, meta["encoder"])               # the run's own configuration; `fit` replaces its state
+    fresh = get_encoder(spec["name"], **spec.get("kwargs", {}))   # unfitted: its fingerprint keys the preprocessing
+    try: enc = load_encoder(rf, meta["encoder"])                    # the run's own configuration; `fit` replaces it
     except (FileNotFoundError, ValueError, KeyError): enc = fresh
     fit_pos = np.asarray(fit_pos)
     if enc.modality == "text":
@@ -649,36 +722,69 @@ def refit_vectors(run_dir, # the run folder (for the preprocessing cache)
         raise ValueError(f"encoder {enc.name!r} fits nothing on the catalogue; use the run's embeddings as they are")
     lacks = [c for c in ("image_path", "image_bytes") if c not in df]
     if lacks:
-        p = Path(run_dir) / "catalogue.parquet"
-        raise ValueError(f"{p} has no {' and no '.join(lacks)} column, which re-fitting {enc.name} on the index part needs (its columns: "
-                         f"{', '.join(map(str, df.columns))}); re-run `vprec catalogue SOURCE --out {p.parent}` to write it again")
+        raise ValueError(f"{rf.catalogue_path} has no {' and no '.join(lacks)} column, which re-fitting {enc.name} "
+                         "on the "
+                         f"index part needs (its columns: {', '.join(map(str, df.columns))}); {rf.mend('catalogue')} "
+                         "to write it")
     items = [p if isinstance(p, str) and p else bytes(b) for p, b in zip(df["image_path"], df["image_bytes"])]
-    keys = [h if isinstance(h, str) and h else f"row:{i}" for i, h in enumerate(df.get("content_hash", [None] * len(df)))]
-    rows, ok = _preprocess_all(fresh, items, keys, [f"product {i}" for i in df["id"]], Path(run_dir) / "embeddings" / "cache", progress)
-    if not ok.all(): raise ValueError(f"{int((~ok).sum())} products could not be preprocessed again (first: {df['id'].iloc[int(np.argmin(ok))]}); re-run `vprec embed {run_dir}`")
+    hashes = df.get("content_hash", [None] * len(df))
+    keys = [h if isinstance(h, str) and h else f"row:{i}" for i, h in enumerate(hashes)]
+    rows, ok, _ = preprocessed_items(fresh, items, keys, [f"product {i}" for i in df["id"]], rf.cache_dir, None, 0,
+                                     progress)
+    if not ok.all():
+        raise ValueError(f"{int((~ok).sum())} products could not be preprocessed again (first: "
+                         f"{df['id'].iloc[int(np.argmin(ok))]}); {rf.mend('embed', meta['encoder'])}")
+    if hasattr(enc, "use_catalogue"): enc.use_catalogue(rf, df["id"].iloc[fit_pos].tolist())   # learns labels
     enc.fit(stack_batch([rows[i] for i in fit_pos]))
     bs = 512
-    return l2n(np.concatenate([np.asarray(enc.forward(stack_batch(rows[s:s + bs])), np.float32) for s in range(0, len(rows), bs)]))
+    return l2n(np.concatenate([np.asarray(enc.forward(stack_batch(rows[s:s + bs])), np.float32)
+                               for s in range(0, len(rows), bs)]))
 
 # %% ../nbs/06_evaluate.ipynb #46d7355b
 _GROUPS = {}
-def _groups_cached(run_dir, cat):
-    "catalogue_groups of a run's catalogue, memoised on the parquet's path and mtime."
-    p = Path(run_dir) / "catalogue.parquet"
+def run_groups(run_dir, # a run folder (path or `RunFolder`)
+               cat:Catalogue, # its catalogue
+               split:str="lines", # "lines": product lines; "random": photo groups
+              ) -> dict:
+    "{id: group} of a run's catalogue for a split, memoised on the catalogue file's path, time and size."
+    if split not in ("lines", "random"): raise ValueError(f"split must be 'lines' or 'random', got {split!r}")
+    p = RunFolder.of(run_dir).catalogue_path
     key = (str(p.resolve()), p.stat().st_mtime_ns, len(cat))
-    if key not in _GROUPS: _GROUPS[key] = dict(zip(cat.df["id"], catalogue_groups(cat)))
-    return _GROUPS[key]
+    if (key, "random") not in _GROUPS: _GROUPS[key, "random"] = catalogue_groups(cat)
+    if split == "lines" and (key, "lines") not in _GROUPS:
+        _GROUPS[key, "lines"] = product_lines(cat, photo_groups=_GROUPS[key, "random"])
+    return dict(zip(cat.df["id"], _GROUPS[key, split]))
 
-def _eval_catalogue(run_dir, label=None):
-    "(catalogue, label column) of a run folder; refused, naming the file and the fix, when a column it needs is missing."
-    cat = Catalogue.load(run_dir, need=("id", ("thumbnail", "image_path", "image_bytes")))
+# %% ../nbs/06_evaluate.ipynb #394518dc
+def eval_catalogue(run_dir, # a run folder (path or `RunFolder`)
+                   label:str|None=None, # the label column (default: the catalogue's)
+                  ) -> tuple:
+    "(catalogue, label column) of a run folder; refused, naming the file and the fix, when a column is missing."
+    rf = RunFolder.of(run_dir)
+    cat = Catalogue.load(rf, need=("id", ("thumbnail", "image_path", "image_bytes")))
     label = label or cat.meta.get("label")
     if label not in cat.df:
-        raise KeyError(f"label column {label!r} is not in {Path(run_dir) / 'catalogue.parquet'} (columns: "
+        raise KeyError(f"label column {label!r} is not in {rf.catalogue_path} (columns: "
                        f"{', '.join(map(str, cat.df.columns))}); pass --label COL")
     return cat, label
 
-def held_out(run_dir, # a run folder with catalogue.parquet and embeddings/
+# %% ../nbs/06_evaluate.ipynb #b34d8aac
+def split_rows(run_dir, # a run folder (path or `RunFolder`)
+               cat:Catalogue, # its catalogue
+               df:pd.DataFrame, # the rows to split (catalogue rows, e.g. those with embeddings)
+               label:str, # the label column
+               split:str="lines", # "lines" (product lines held out whole) or "random" (photo groups held out whole)
+               test_size:float=0.2, # share of each label held out as queries
+               seed:int=0, # split seed
+               min_products:int=2, # product-line split: labels with fewer products never query
+              ) -> tuple:
+    "(index positions, query positions) of `df`: `line_split` of product lines, or `group_split` of photo groups."
+    g = run_groups(run_dir, cat, split); groups = [g[i] for i in df["id"]]
+    if split == "lines": return line_split(df[label], groups, test_size, seed, min_products)
+    return group_split(df[label], groups, test_size, seed)
+
+# %% ../nbs/06_evaluate.ipynb #4b436d05
+def held_out(run_dir, # a run folder with catalogue.parquet and embeddings/ (a path or a `RunFolder`)
              encoder:str=None, # embeddings slug (default: embeddings/latest)
              label:str=None, # label column (default: the catalogue's label)
              queries=None, # a separate catalogue source of query products (default: a held-out split)
@@ -686,47 +792,57 @@ def held_out(run_dir, # a run folder with catalogue.parquet and embeddings/
              test_size:float=0.2, # share of each label's products held out as queries
              refit:bool=True, # refit needs_fit encoders on the index part (split only)
              progress:bool=False, # progress bars
+             split:str="lines", # "lines" (product lines held out whole) or "random" (photo groups)
             ) -> HeldOut:
     "Index part and held-out queries of a run, with encoders fitted on the index part only."
     from vprec.catalogue import load_catalogue
     from vprec.embed import load_embeddings, load_encoder
     from vprec.encoders import embed_images
-    run_dir = Path(run_dir)
-    cat, label = _eval_catalogue(run_dir, label)
-    emb = load_embeddings(run_dir, encoder)
+    rf = RunFolder.of(run_dir)
+    cat, label = eval_catalogue(rf, label)
+    emb = load_embeddings(rf, encoder)
     pos = {i: p for p, i in enumerate(cat.df["id"])}
     rows = [pos[i] for i in emb.ids if i in pos]
-    if len(rows) != len(emb.ids): raise ValueError(f"embeddings/{emb.encoder} hold ids that are not in the catalogue; re-run `vprec embed {run_dir} --encoder {emb.encoder}`")
+    if len(rows) != len(emb.ids):
+        raise ValueError(f"embeddings/{emb.encoder} hold ids that are not in the catalogue; "
+                         f"{rf.mend('embed', emb.encoder)}")
     df = cat.df.iloc[rows].reset_index(drop=True)
     parent = parent_label(label, cat.meta.get("label_hierarchy"), df.columns)
     if queries is None:
-        g = _groups_cached(run_dir, cat)
-        ix, qx = group_split(df[label], [g[i] for i in df["id"]], test_size, seed)
-        if len(qx) == 0: raise ValueError(f"no queries: no {label!r} value has products in two photo groups; use a larger catalogue or --queries SOURCE")
+        ix, qx = split_rows(rf, cat, df, label, split, test_size, seed)
+        if len(qx) == 0:
+            what = "product lines" if split == "lines" else "photo groups"
+            raise ValueError(f"no queries: no {label!r} value has products in two {what}; use a larger catalogue, "
+                             "--split random or --queries SOURCE")
         needs_fit = bool(emb.meta.get("state"))
-        X = refit_vectors(run_dir, emb.meta, df, ix, progress=progress) if needs_fit and refit else emb.X
+        X = refit_vectors(rf, emb.meta, df, ix, progress=progress) if needs_fit and refit else emb.X
         return HeldOut(X[ix], df.iloc[ix].reset_index(drop=True), X[qx], df.iloc[qx].reset_index(drop=True),
                        emb.encoder, label, parent, needs_fit and refit, len(cat), emb.meta)
     qcat = load_catalogue(queries, label=label, progress=progress)
-    if label not in qcat.df: raise KeyError(f"the query catalogue {queries} has no {label!r} column (columns: {', '.join(map(str, qcat.df.columns))})")
+    if label not in qcat.df:
+        raise KeyError(f"the query catalogue {queries} has no {label!r} column "
+                       f"(columns: {', '.join(map(str, qcat.df.columns))})")
     qdf = qcat.df
     keep = qdf[label].notna().to_numpy()
     if "content_hash" in qdf and "content_hash" in df:
         same = qdf["content_hash"].isin(set(df["content_hash"].dropna())).to_numpy()
-        if same.any(): print(f"{int(same.sum())} query products have a photo byte-identical to one in the run; left out")
+        if same.any():
+            print(f"{int(same.sum())} query products have a photo byte-identical to one in the run; left out")
         keep = keep & ~same
     qdf = qdf[keep].reset_index(drop=True)
-    enc = load_encoder(run_dir, emb.encoder)
-    if enc.modality == "text": Xq = enc.encode_texts((qdf["title"].fillna("") if "title" in qdf else pd.Series([""] * len(qdf))).tolist())
+    enc = load_encoder(rf, emb.encoder)
+    if enc.modality == "text":
+        Xq = enc.encode_texts((qdf["title"].fillna("") if "title" in qdf else pd.Series([""] * len(qdf))).tolist())
     else:
         imgs = [p if isinstance(p, str) and p else bytes(b) for p, b in zip(qdf["image_path"], qdf["image_bytes"])]
         Xq, ok, problems = embed_images(enc, imgs, progress=progress, names=[f"query {i}" for i in qdf["id"]])
-        if problems: print(f"{len(problems)} query images could not be embedded and were left out (first: {problems[0]['item']}: {problems[0]['problem']})")
+        if problems: print(f"{len(problems)} query images could not be embedded and were left out "
+                           f"(first: {problems[0]['item']}: {problems[0]['problem']})")
         qdf = qdf[ok].reset_index(drop=True)
     return HeldOut(emb.X, df, np.asarray(Xq, np.float32), qdf, emb.encoder, label, parent, False, len(cat), emb.meta)
 
 # %% ../nbs/06_evaluate.ipynb #470314ca
-def evaluate_run(run_dir, # a run folder (catalogue.parquet, embeddings/)
+def evaluate_run(run_dir, # a run folder (catalogue.parquet, embeddings/; a path or a `RunFolder`)
                  queries=None, # a separate catalogue source of query products; default: a held-out split
                  label:str=None, # label column scored (default: the catalogue's label)
                  ks=(1, 3, 5, 10), # cut-offs
@@ -736,46 +852,61 @@ def evaluate_run(run_dir, # a run folder (catalogue.parquet, embeddings/)
                  n_boot:int=1000, # bootstrap resamples
                  kind:str="flat", # index kind searched ("exact", "flat", "hnsw", "ivfpq")
                  n_latency:int=200, # queries timed one by one
-                 write:bool=True, # write run_dir/metrics.json
+                 write:bool=True, # write the run's metrics.json
                  progress:bool=False, # progress bars
+                 split:str="lines", # "lines" (product lines held out whole) or "random" (photo groups)
                 ) -> dict:
-    "Held-out evaluation of a run: every metric at every k with 95% CIs, latency, the exact random baseline; writes metrics.json."
+    "Held-out evaluation of a run: every metric at every k with 95% CIs, latency, the exact random baseline."
     from vprec.index import VectorIndex
     ks = tuple(ks) if isinstance(ks, (list, tuple, set, np.ndarray)) else (ks,)
-    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) for k in ks): raise ValueError(f"-k values must be positive integers, got {ks}")
+    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) for k in ks):
+        raise ValueError(f"-k values must be positive integers, got {ks}")
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1: raise ValueError(f"-k values must be positive integers, got {ks}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)): raise ValueError(f"seed must be an integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
     if isinstance(n_latency, bool) or not isinstance(n_latency, (int, np.integer)) or n_latency < 0:
         raise ValueError(f"n_latency must be an integer >= 0 (queries timed one by one), got {n_latency!r}")
-    h = held_out(run_dir, encoder, label, queries, seed, test_size, progress=progress)
+    if split not in ("lines", "random"): raise ValueError(f"split must be 'lines' or 'random' (--split), got {split!r}")
+    rf = RunFolder.of(run_dir)
+    h = held_out(rf, encoder, label, queries, seed, test_size, progress=progress, split=split)
     vi = VectorIndex.build(h.X_index, h.index_df["id"].tolist(), kind=kind)
     search = lambda Q, k: vi.search_rows(np.ascontiguousarray(Q, dtype=np.float32), k)[1]
     r = evaluate_vectors(h.X_index, h.index_df, h.X_query, h.query_df, h.label, ks, h.parent, "baseColour",
                          n_boot, seed, search=search, n_latency=n_latency)
     out = {"metrics": r["metrics"], "baseline": r["baseline"], "n_queries": r["n_queries"],
            "fingerprint": {"encoder": h.encoder, "index": vi.kind, "seed": seed, "catalogue_size": h.catalogue_size,
-                           "n_queries": r["n_queries"], "label": h.label}}
-    if write: atomic_json(Path(run_dir) / "metrics.json", out)
+                           "n_queries": r["n_queries"], "label": h.label,
+                           "split": "queries" if queries is not None else split}}
+    if write: atomic_json(rf.metrics_path, out)
     return out
 
+# %% ../nbs/06_evaluate.ipynb #58c900ce
 def without_timings(m:dict, # a metrics object (what `evaluate_run` returns, `metrics.json`)
                    ) -> dict:
     "A metrics object without the latency entries (what 'identical metrics on a re-run' compares)."
     return {**m, "metrics": {k: v for k, v in m["metrics"].items() if not k.startswith("latency")}}
 
+# %% ../nbs/06_evaluate.ipynb #f72e4f83
+SPLIT_NAMES = {"lines": "product-line split", "random": "random split (photo groups)", "queries": "separate queries"}
+
 def format_metrics(m:dict, # the object `evaluate_run` returns
                   ) -> str:
     "The human-readable table `vprec evaluate` prints (without --json)."
-    fp = m["fingerprint"]
-    lines = [f"{fp['encoder']} on {fp['catalogue_size']} products, {m['n_queries']} held-out queries, label {fp['label']}, "
-             f"index {fp['index']}, seed {fp['seed']}", f"{'metric':<22}{'value':>8}  {'95% CI':<17}{'random':>8}"]
+    fp = m["fingerprint"]; split = SPLIT_NAMES.get(fp.get("split"), fp.get("split") or "random split (photo groups)")
+    lines = [f"{fp['encoder']} on {fp['catalogue_size']} products, {m['n_queries']} held-out queries ({split}), label "
+             f"{fp['label']}, index {fp['index']}, seed {fp['seed']}",
+             f"{'metric':<22}{'value':>8}  {'95% CI':<17}{'random':>8}"]
     for k, v in m["metrics"].items():
         val = "n/a" if v["value"] is None else f"{v['value']:.3f}"
         ci = "" if None in v["ci"] else f"[{v['ci'][0]:.3f}, {v['ci'][1]:.3f}]"
         b = m["baseline"].get(k)
-        few = v.get("n_queries") is not None and v["n_queries"] != m["n_queries"]   # a metric resting on the queries that have its column
-        lines.append(f"{k:<22}{val:>8}  {ci:<17}{'' if b is None else f'{b:.3f}':>8}" + (f"  on {v['n_queries']} of {m['n_queries']} queries" if few else ""))
+        few = v.get("n_queries") is not None and v["n_queries"] != m["n_queries"]   # fewer queries have it
+        on = f"  on {v['n_queries']} of {m['n_queries']} queries" if few else ""
+        lines.append(f"{k:<22}{val:>8}  {ci:<17}{'' if b is None else f'{b:.3f}':>8}" + on)
+    if any(k.startswith("macro_precision") for k in m["metrics"]):
+        lines.append("macro_precision's CI resamples queries within each label: a label with one query adds no "
+                     "variance, so the interval is too narrow when most labels have few queries")
     return "\n".join(lines)
 
 # %% ../nbs/06_evaluate.ipynb #51a59ac7
@@ -788,6 +919,7 @@ def session_factory(recommender, # a `vprec.recommend.Recommender`
     from vprec.recommend import Session
     return lambda seed: Session(recommender, n=n, n_exploit=n_exploit, seed=seed, **kw)
 
+# %% ../nbs/06_evaluate.ipynb #481ae109
 def recommender_from_vectors(X:np.ndarray, # (n, d) unit vectors
                              df:pd.DataFrame, # catalogue rows aligned with X (id, title, label columns...)
                              encoder:str="vectors", # a name for the embeddings
@@ -805,32 +937,36 @@ def recommender_from_vectors(X:np.ndarray, # (n, d) unit vectors
     return Recommender(df.reset_index(drop=True), emb, index=VectorIndex.build(X, ids, kind), label=label, dedup=dedup)
 
 # %% ../nbs/06_evaluate.ipynb #b4766cf1
-def split_run(run_dir, # a run folder
+def split_run(run_dir, # a run folder (path or `RunFolder`)
               label:str=None, # label column (default: the catalogue's)
               seed:int=0, # split seed
               test_size:float=0.2, # share held out
+              split:str="lines", # "lines" (product lines held out whole) or "random" (photo groups)
+              min_products:int=2, # product-line split: labels with fewer products never query
              ) -> tuple:
     "(catalogue DataFrame, index positions, query positions, label, parent) of a run's held-out split."
-    cat, label = _eval_catalogue(run_dir, label)
-    g = _groups_cached(run_dir, cat)
-    ix, qx = group_split(cat.df[label], [g[i] for i in cat.df["id"]], test_size, seed)
+    cat, label = eval_catalogue(run_dir, label)
+    ix, qx = split_rows(run_dir, cat, cat.df, label, split, test_size, seed, min_products)
     return cat.df, ix, qx, label, parent_label(label, cat.meta.get("label_hierarchy"), cat.df.columns)
 
-def run_vectors(run_dir, # a run folder
+# %% ../nbs/06_evaluate.ipynb #56c4dd42
+def run_vectors(run_dir, # a run folder (path or `RunFolder`)
                 encoder:str, # embeddings slug
                 df:pd.DataFrame, # the catalogue rows (split_run)
                 ix, # index positions: needs_fit encoders are refitted on them
                 texts=None, # titles replacing df.title for a text encoder (masked titles)
                ) -> np.ndarray:
-    "Vectors of every catalogue row from the run's embeddings, refitted on the index part when the encoder fits anything."
+    "Vectors of every catalogue row from the run's embeddings, refitted on the index part when the encoder fits."
     from vprec.embed import load_embeddings
     emb = load_embeddings(run_dir, encoder)
     if emb.meta.get("state") or texts is not None: return refit_vectors(run_dir, emb.meta, df, ix, texts=texts)
     pos = {i: p for p, i in enumerate(emb.ids)}
     missing = [i for i in df["id"] if i not in pos]
-    if missing: raise ValueError(f"{len(missing)} products have no {encoder} embedding (e.g. {missing[0]}); re-run `vprec embed {run_dir} --encoder {encoder}`")
+    if missing: raise ValueError(f"{len(missing)} products have no {encoder} embedding (e.g. {missing[0]}); "
+                                 f"{RunFolder.of(run_dir).mend('embed', encoder)}")
     return emb.X[[pos[i] for i in df["id"]]]
 
+# %% ../nbs/06_evaluate.ipynb #cc8bed51
 def compare_encoders(run_dir, # a run folder with embeddings of several encoders
                      encoders=None, # slugs to compare (default: every embeddings/<slug>.json)
                      label:str=None, # label column (default: the catalogue's)
@@ -841,19 +977,19 @@ def compare_encoders(run_dir, # a run folder with embeddings of several encoders
                      image:str=None, # the image encoder of the hybrids (default: weightfree if present)
                      text:str="tfidf-title", # the title encoder of the hybrids and title rows
                      n_latency:int=100, # queries timed one by one
+                     split:str="lines", # "lines" (product lines held out whole) or "random" (photo groups)
                     ) -> pd.DataFrame:
-    "One row per encoder / title variant / hybrid: precision, consistency, ILD, spread, colour, macro precision @k with CIs and search latency."
-    df, ix, qx, label, parent = split_run(run_dir, label, seed, test_size)
-    d = Path(run_dir) / "embeddings"
-    have = sorted(p.stem for p in d.glob("*.json") if not p.name.endswith(".state.json"))
-    encoders = list(encoders or have)
+    "One row per encoder / title variant / hybrid: quality metrics @k with CIs and search latency, on one split."
+    df, ix, qx, label, parent = split_run(run_dir, label, seed, test_size, split)
+    encoders = list(encoders or RunFolder.of(run_dir).encoders())
     words = label_words(df[label].dropna().unique(), df[parent].dropna().unique() if parent else [])
     masked = mask_label_words(df["title"], words) if "title" in df else None
     V, rows = {}, []
     def add(name, X, note=""):
-        r = evaluate_vectors(X[ix], df.iloc[ix], X[qx], df.iloc[qx], label, (k,), parent, "baseColour", n_boot, seed, n_latency=n_latency)
+        r = evaluate_vectors(X[ix], df.iloc[ix], X[qx], df.iloc[qx], label, (k,), parent, "baseColour", n_boot, seed,
+                             n_latency=n_latency)
         m = r["metrics"]; row = {"row": name, "dim": X.shape[1]}
-        for key in ["precision", "consistency", "ild", "spread", "colour_match", "macro_precision"]:
+        for key in ["precision", "consistency", "ild", "spread", "colour_match", "look_match", "macro_precision"]:
             v = m.get(f"{key}@{k}")
             if v: row[f"{key}@{k}"], row[f"{key}_ci"] = v["value"], tuple(v["ci"])
         row["latency_ms_p50"] = m["latency_ms_p50"]["value"]; row["note"] = note
@@ -864,20 +1000,26 @@ def compare_encoders(run_dir, # a run folder with embeddings of several encoders
         if e == text and masked is not None:
             V[e + ":masked"] = run_vectors(run_dir, e, df, ix, texts=masked)
             add(f"{e} (label words masked)", V[e + ":masked"], "titles without the label's words")
-    image = image or ("weightfree" if "weightfree" in V else next((e for e in V if e != text and ":" not in e), None))
+    rf = RunFolder.of(run_dir)
+    images = [e for e in V if ":" not in e and rf.read_embeddings(e).meta.get("modality", "image") == "image"]
+    image = image or ("weightfree" if "weightfree" in V else next(iter(images), None))   # never a colour signal
     if image in V and text in V:
-        add(f"hybrid {image} 0.7 + title 0.3", hybrid_vectors((V[image], .7), (V[text], .3)), "titles as they are: includes the leak")
+        add(f"hybrid {image} 0.7 + title 0.3", hybrid_vectors((V[image], .7), (V[text], .3)),
+            "titles as they are: includes the leak")
         if text + ":masked" in V:
-            add(f"hybrid {image} 0.7 + masked title 0.3", hybrid_vectors((V[image], .7), (V[text + ":masked"], .3)), "titles without the label's words")
+            add(f"hybrid {image} 0.7 + masked title 0.3", hybrid_vectors((V[image], .7), (V[text + ":masked"], .3)),
+                "titles without the label's words")
     if image in V:
         add(f"{image} 0.7 + category 0.3 (injected)", hybrid_vectors((V[image], .7), (one_hot(df[label].tolist()), .3)),
             "uses the query's own label: business control, not a quality row")
     base = baseline_metrics(df.iloc[ix], df.iloc[qx], label, (k,), None, parent)
     ild_base = {e: random_ild(V[e][ix]) for e in V}
-    rows.append({"row": "random (exact)", **{f"{key}@{k}": base.get(f"{key}@{k}") for key in ["precision", "consistency", "spread", "colour_match", "macro_precision"]},
+    keys = ["precision", "consistency", "spread", "colour_match", "look_match", "macro_precision"]
+    rows.append({"row": "random (exact)", **{f"{key}@{k}": base.get(f"{key}@{k}") for key in keys},
                  "note": "expected value of random results; ILD depends on the space (see each encoder's)"})
     out = pd.DataFrame(rows)
-    out.attrs.update(label=label, parent=parent, n_index=len(ix), n_queries=len(qx), seed=seed, k=k, random_ild=ild_base)
+    out.attrs.update(label=label, parent=parent, n_index=len(ix), n_queries=len(qx), seed=seed, k=k,
+                     random_ild=ild_base, split=split)
     return out
 
 # %% ../nbs/06_evaluate.ipynb #e2c2ef96
@@ -909,6 +1051,7 @@ def _mmr_curve(recommender, X_query, query_df, label, lambdas, k, n_boot, seed, 
         p = precision_at_k(ql, _labels_at(recommender.df[label], idx), k, per_query=True)
         d = ild_at_k(recommender.X, idx, k, per_query=True)
         (plo, phi), (dlo, dhi) = bootstrap_ci(p, n_boot=n_boot, seed=seed), bootstrap_ci(d, n_boot=n_boot, seed=seed)
-        row = {"lambda": lam, f"precision@{k}": p.mean(), "p_lo": plo, "p_hi": phi, f"ild@{k}": np.nanmean(d), "ild_lo": dlo, "ild_hi": dhi}
+        row = {"lambda": lam, f"precision@{k}": p.mean(), "p_lo": plo, "p_hi": phi, f"ild@{k}": np.nanmean(d),
+               "ild_lo": dlo, "ild_hi": dhi}
         rows.append(row)
     return pd.DataFrame(rows)
