@@ -30,7 +30,8 @@ def _replace_dir(tmp:Path, out:Path):
     "Put the folder `tmp` at `out`: a previous export there is replaced; anything else there is refused."
     if out.exists():
         if not out.is_dir() or (any(out.iterdir()) and not (out / SIDECAR).exists()):
-            raise ValueError(f"{out} exists and is not a dataset vprec exported; choose another folder (nothing was written there)")
+            raise ValueError(f"{out} exists and is not a dataset vprec exported; "
+                             "choose another folder (nothing was written there)")
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old); os.replace(tmp, out); shutil.rmtree(old, ignore_errors=True)
     else: os.replace(tmp, out)
@@ -41,17 +42,20 @@ def export_hf(run, # a run folder (path or `RunFolder`) with a catalogue and emb
               column:str="embeddings", # the name of the vector column
               progress:bool=False, # progress bars of `datasets`
              ) -> dict:
-    "`vprec export RUN --to hf DIR`: the catalogue, its images and one encoder's embeddings as a `datasets.Dataset` on disk."
+    "`vprec export RUN --to hf DIR`: the catalogue, images and one encoder's embeddings as a saved `datasets.Dataset`."
     import datasets
     rf, out = RunFolder.of(run), Path(out).expanduser().resolve()
-    p = rf.aligned(encoder, text=None)                      # catalogue and embeddings read in one state, checked together
+    p = rf.aligned(encoder, text=None)   # catalogue and embeddings read in one state, checked together
     df, emb = p.catalogue.assign(id=p.catalogue["id"].astype(str)).set_index("id", drop=False), p.embeddings
     meta_cols = [c for c in df.columns if c not in IMAGE_COLUMNS and c not in ("image", column)]
     images, keep, skipped = [], [], []
     for i, pid in enumerate(emb.ids):
-        try: images.append({"bytes": _image_bytes(df.loc[pid]), "path": f"{pid}{Path(str(df.loc[pid].get('image_path') or '.jpg')).suffix or '.jpg'}"}); keep.append(i)
+        row = df.loc[pid]
+        suffix = Path(str(row.get("image_path") or ".jpg")).suffix or ".jpg"
+        try: images.append({"bytes": _image_bytes(row), "path": f"{pid}{suffix}"}); keep.append(i)
         except OSError as e: skipped.append({"id": pid, "problem": f"{type(e).__name__}: {e}"})
-    if not keep: raise ValueError(f"none of the {len(emb.ids)} products of {rf} has a readable image; nothing was written")
+    if not keep:
+        raise ValueError(f"none of the {len(emb.ids)} products of {rf} has a readable image; nothing was written")
     sub = df.loc[[emb.ids[i] for i in keep]]
     cols = {c: sub[c].tolist() for c in meta_cols}
     X = np.ascontiguousarray(emb.X[keep], np.float32)
@@ -59,16 +63,18 @@ def export_hf(run, # a run folder (path or `RunFolder`) with a catalogue and emb
     feats["image"] = datasets.Image(); feats[column] = datasets.List(datasets.Value("float32"), length=X.shape[1])
     if not progress: datasets.disable_progress_bars()
     try:
-        ds = datasets.Dataset.from_dict({**cols, "image": images, column: list(X)}, features=feats,
-                                        info=datasets.DatasetInfo(description=f"vprec export of {rf} ({emb.encoder} embeddings)", features=feats))
+        info = datasets.DatasetInfo(description=f"vprec export of {rf} ({emb.encoder} embeddings)", features=feats)
+        ds = datasets.Dataset.from_dict({**cols, "image": images, column: list(X)}, features=feats, info=info)
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}"); shutil.rmtree(tmp, ignore_errors=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
             ds.save_to_disk(str(tmp))
-            side = {"format": "vprec-hf-export", "version": 1, "run": str(rf), "generation": p.generation, "encoder": emb.encoder,
-                    "fingerprint": emb.fingerprint, "column": column, "dim": int(X.shape[1]), "n": len(keep),
+            side = {"format": "vprec-hf-export", "version": 1, "run": str(rf), "generation": p.generation,
+                    "encoder": emb.encoder, "fingerprint": emb.fingerprint, "column": column,
+                    "dim": int(X.shape[1]), "n": len(keep),
                     "label": p.meta.get("label"), "dedup_threshold": emb.dedup_threshold,
-                    "similarity": "inner product of L2-normalised rows (cosine); L2 distance ranks them the same", "skipped": skipped}
+                    "similarity": "inner product of L2-normalised rows (cosine); L2 distance ranks them the same",
+                    "skipped": skipped}
             atomic_json(tmp / SIDECAR, side)
             _replace_dir(tmp, out)
         finally: shutil.rmtree(tmp, ignore_errors=True)
@@ -80,7 +86,7 @@ def export_hf(run, # a run folder (path or `RunFolder`) with a catalogue and emb
 def reuse_embeddings(source, # a catalogue source: a dataset folder `export_hf` wrote is used, anything else ignored
                      run, # the run folder whose catalogue was just loaded from `source`
                     ) -> dict|None:
-    "Put the vectors of a dataset `export_hf` wrote into the run's embedding cache, keyed by image content under their encoder's fingerprint."
+    "Put an `export_hf` dataset's vectors into the run's embedding cache, keyed by image content and fingerprint."
     p = Path(str(source)).expanduser()
     if not (p / SIDECAR).is_file(): return None
     import datasets
@@ -99,5 +105,6 @@ def reuse_embeddings(source, # a catalogue source: a dataset folder `export_hf` 
     X = np.asarray(ds.select(rows).with_format("numpy")[col], np.float32)
     cache = EmbeddingCache(rf.cache_dir, slug, fp)
     cache.put([keys[i] for i in rows], X); cache.save()
-    print(f"{len(rows)} {slug} embeddings of {p} kept in the run's cache: `vprec embed {rf} --encoder {slug}` reuses them")
+    print(f"{len(rows)} {slug} embeddings of {p} kept in the run's cache: "
+          f"`vprec embed {rf} --encoder {slug}` reuses them")
     return {"encoder": slug, "rows": len(rows)}

@@ -17,10 +17,11 @@ from .recommend import Recommender, filter_mask, rerank
 __all__ = ['related', 'write_related']
 
 # %% ../nbs/05c_related.ipynb #a086b9be
-def _pool(k:int, mmr) -> int: return max(10 * k, 100) if mmr is not None else max(5 * k, 50)   # recommend's default pool
+def _pool(k:int, mmr) -> int:   # recommend's default pool
+    return max(10 * k, 100) if mmr is not None else max(5 * k, 50)
 
 def _by_index(rec, qrows, ok, P):
-    "(rows, scores) of the candidates of stored products `qrows` through the index: best first, -1/-inf past the eligible ones."
+    "(rows, scores) of stored rows `qrows`' candidates through the index: best first, -1/-inf past the eligible ones."
     n = len(rec.ids); kk = int(min(n, P + 1 + (n - ok.sum())))
     S, I = rec.index.search_rows(rec.X[qrows], kk)
     ix = getattr(rec, "_index_rows", None)
@@ -33,11 +34,12 @@ def _by_index(rec, qrows, ok, P):
     return I, S.astype(np.float32)
 
 def _by_block(rec, qrows, cand, P):
-    "(rows, scores) of the candidates of `qrows` among the rows `cand`, scored exactly, best first (ties: lower row first)."
+    "(rows, scores) of `qrows`' candidates among the rows `cand`, scored exactly, best first (ties: lower row first)."
     S = rec.X[qrows] @ rec.X[cand].T
     S[qrows[:, None] == cand[None, :]] = -np.inf
     P = min(P, len(cand))
-    part = np.argpartition(-S, P - 1, axis=1)[:, :P] if P < len(cand) else np.tile(np.arange(len(cand)), (len(qrows), 1))
+    every = np.tile(np.arange(len(cand)), (len(qrows), 1))
+    part = np.argpartition(-S, P - 1, axis=1)[:, :P] if P < len(cand) else every
     v = np.take_along_axis(S, part, 1)
     o = np.lexsort((part, -v), axis=1)
     I, v = cand[np.take_along_axis(part, o, 1)], np.take_along_axis(v, o, 1)
@@ -60,13 +62,13 @@ def related(run, # a run folder (path or `RunFolder`), or a `Recommender` alread
             kind:str|None=None, # index kind (default: the last one built; none built: exact search)
             dedup:float|bool|None=None, # near-duplicate threshold (None: the encoder's; False: off)
             mmr:float|None=None, # MMR λ in [0, 1] (None: by similarity only)
-            filters:dict|None=None, # column -> value(s): only matching products are recommended (every product gets its row)
+            filters:dict|None=None, # column -> value(s): only matching products are recommended (all get a row)
             same_label:bool=False, # recommend only products of the same label (products without one: no constraint)
             label:str|None=None, # the label column (default: the catalogue's)
             batch_size:int=512, # products searched at once
             progress:bool=False, # a progress bar
            ) -> pd.DataFrame:
-    "Every product's top-k related products, as `recommend(id=...)` ranks them: id, rank, related_id, score, similarity."
+    "Every product's top-k related products as `recommend(id=...)` ranks them: id, rank, related_id, score, similarity."
     rec = run if isinstance(run, Recommender) else Recommender.from_run(run, encoder=encoder, kind=kind, label=label)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -76,7 +78,8 @@ def related(run, # a run folder (path or `RunFolder`), or a `Recommender` alread
     ok, P = filter_mask(rec.df, filters), _pool(k, lam)
     groups = [(np.arange(n), None)]
     if same_label:
-        if col is None: raise ValueError("same_label needs a label column and this catalogue has none; pass label=COLUMN")
+        if col is None:
+            raise ValueError("same_label needs a label column and this catalogue has none; pass label=COLUMN")
         codes = pd.factorize(rec.df[col].astype("string").str.strip().replace("", pd.NA))[0]
         groups = [(np.flatnonzero(codes == c), np.flatnonzero((codes == c) & ok)) for c in range(codes.max() + 1)]
         groups.append((np.flatnonzero(codes < 0), None))
@@ -92,19 +95,22 @@ def related(run, # a run folder (path or `RunFolder`), or a `Recommender` alread
             good = I[i] >= 0; rows, rel = I[i][good][:P], S[i][good][:P]
             chosen, scores = rerank(rel, rec.X[rows], k, lam, thr, rel)
             picked, sims = rows[chosen], rel[chosen]
-            if len(chosen) < k:   # de-duplication or the filters thinned the pool: this product alone, over every eligible one
+            if len(chosen) < k:   # dedup or the filters thinned the pool: this product alone, over every eligible one
                 elig = ok.copy()
                 if cand is not None: elig[:] = False; elig[cand] = True
                 if int(elig.sum()) - int(elig[r]) > len(rows): picked, scores, sims = _one(rec, r, elig, k, lam, thr)
             m = len(picked)
-            out["q"].append(np.full(m, r)); out["r"].append(np.asarray(picked, np.int64)); out["rank"].append(np.arange(1, m + 1))
+            out["q"].append(np.full(m, r)); out["r"].append(np.asarray(picked, np.int64))
+            out["rank"].append(np.arange(1, m + 1))
             out["score"].append(np.asarray(scores, np.float64)); out["sim"].append(np.asarray(sims, np.float64))
     cat = lambda key, dt: np.concatenate(out[key]).astype(dt) if out[key] else np.zeros(0, dt)
     ids = np.array(rec.ids, dtype=object)
-    df = pd.DataFrame({"id": ids[cat("q", np.int64)], "rank": cat("rank", np.int64), "related_id": ids[cat("r", np.int64)],
+    df = pd.DataFrame({"id": ids[cat("q", np.int64)], "rank": cat("rank", np.int64),
+                       "related_id": ids[cat("r", np.int64)],
                        "score": cat("score", np.float64), "similarity": cat("sim", np.float64)})
-    df.attrs = {"vprec_related": {"k": int(probe.query["k"]), "dedup": thr, "mmr": lam, "filters": filters, "same_label": bool(same_label),
-                                  "label": col, "encoder": rec.embeddings.encoder, "index": rec.index.kind, "products": n,
+    df.attrs = {"vprec_related": {"k": int(probe.query["k"]), "dedup": thr, "mmr": lam, "filters": filters,
+                                  "same_label": bool(same_label), "label": col, "encoder": rec.embeddings.encoder,
+                                  "index": rec.index.kind, "products": n,
                                   "seconds": round(time.perf_counter() - t0, 3)}}
     return df
 
@@ -112,12 +118,13 @@ def related(run, # a run folder (path or `RunFolder`), or a `Recommender` alread
 def write_related(run, # a run folder (path or `RunFolder`), or a `Recommender`
                   out, # the file to write: .parquet or .csv
                   k:int=10, # related products per product
-                  **kw, # more `related` options: encoder, kind, dedup, mmr, filters, same_label, label, batch_size, progress
+                  **kw, # `related`'s options (encoder, kind, dedup, mmr, filters, same_label, label, batch_size...)
                  ) -> Path:
-    "`vprec related RUN -k 10 --out related.parquet`: every product's related products, written atomically to parquet or CSV."
+    "`vprec related RUN -k 10 --out related.parquet`: every product's related products, atomically to parquet or CSV."
     out = Path(out).expanduser()
     fmt = out.suffix.lower()
-    if fmt not in (".parquet", ".csv"): raise ValueError(f"--out {out}: write .parquet or .csv (got {fmt or 'no suffix'!r})")
+    if fmt not in (".parquet", ".csv"):
+        raise ValueError(f"--out {out}: write .parquet or .csv (got {fmt or 'no suffix'!r})")
     if out.is_dir(): raise ValueError(f"--out {out} is a folder; give a file name ending in .parquet or .csv")
     df = related(run, k=k, **kw)
     if fmt == ".parquet": return atomic_write(out, lambda t: df.to_parquet(t, index=False))

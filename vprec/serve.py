@@ -48,16 +48,17 @@ class LiveRecommender:
     def health(self) -> dict:
         "What `GET /health` answers."
         rec = self.get()
-        return {"status": "ok" if self.reload_error is None else "stale", "run": str(self.run), "products": len(rec.ids),
-                "encoder": rec.embeddings.encoder, "dim": int(rec.X.shape[1]), "index": rec.index.kind, "label": rec.label,
-                "generation": rec.generation, "reloads": self.reloads, "reload_error": self.reload_error}
+        return {"status": "ok" if self.reload_error is None else "stale", "run": str(self.run),
+                "products": len(rec.ids), "encoder": rec.embeddings.encoder, "dim": int(rec.X.shape[1]),
+                "index": rec.index.kind, "label": rec.label, "generation": rec.generation,
+                "reloads": self.reloads, "reload_error": self.reload_error}
 
 # %% ../nbs/09b_serve.ipynb #a28fbdd1
 MAX_UPLOAD_BYTES = 10 * 2**20   # the largest request body (an uploaded image) the server reads
 
 def error_status(e:BaseException, # what a request raised
                 ) -> tuple:
-    "(HTTP status, one-line message) of an error: 404 unknown id, 422 bad request, 503 a run that cannot serve it, 500 a bug."
+    "(HTTP status, one-line message) of an error: 404 unknown id, 422 bad request, 503 run cannot serve, 500 a bug."
     from vprec.recommend import UnknownProduct
     if isinstance(e, UnknownProduct): status = 404
     elif isinstance(e, (ValueError, KeyError)): status = 422
@@ -79,15 +80,15 @@ def _clean(v):
 class _TooLarge(Exception): pass
 
 class _LimitBody:
-    "ASGI middleware: a request body over `limit` bytes is refused (413 from its Content-Length, or `_TooLarge` while read)."
+    "ASGI middleware: a body over `limit` bytes is refused (413 from its Content-Length, or `_TooLarge` while read)."
     def __init__(self, app, limit:int): self.app, self.limit = app, limit
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http": return await self.app(scope, receive, send)
         n = dict(scope.get("headers") or []).get(b"content-length")
         if n is not None and n.isdigit() and int(n) > self.limit:
             body = json.dumps({"error": _too_large(self.limit)}).encode()
-            await send({"type": "http.response.start", "status": 413,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 413, "headers": headers})
             return await send({"type": "http.response.body", "body": body})
         seen = 0
         async def counted():
@@ -99,7 +100,8 @@ class _LimitBody:
             return m
         return await self.app(scope, counted, send)
 
-def _too_large(limit): return f"the request body is larger than the server's limit of {limit:,} bytes; send a smaller image"
+def _too_large(limit):
+    return f"the request body is larger than the server's limit of {limit:,} bytes; send a smaller image"
 
 def _models():
     "The pydantic models of the request bodies (built when the app is)."
@@ -110,16 +112,22 @@ def _models():
         model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
             {"id": "10005", "k": 5}, {"ids": {"10005": 2, "10042": 1}, "k": 10, "mmr": 0.7},
             {"text": "red dress", "k": 10, "filters": {"gender": ["Women", "Unisex"]}}]})
-        id: str | int | None = Field(None, description="a product id: its stored vector is the query; it never comes back")
-        ids: list[str | int] | dict[str, Any] | None = Field(None, description="liked ids, or {id: weight}: the weighted mean of their vectors")
-        text: str | None = Field(None, description="a text query: CLIP's text tower if the encoder has one, else the title text encoder")
+        id: str | int | None = Field(
+            None, description="a product id: its stored vector is the query; it never comes back")
+        ids: list[str | int] | dict[str, Any] | None = Field(
+            None, description="liked ids, or {id: weight}: the weighted mean of their vectors")
+        text: str | None = Field(
+            None, description="a text query: CLIP's text tower if the encoder has one, else the title text encoder")
         vector: list[Any] | None = Field(None, description="a raw query vector in the embeddings' space")
         k: Any = Field(10, description="results wanted, a positive integer")
         mmr: Any = Field(None, description="MMR λ in [0, 1] (1 = pure relevance); null: no re-ranking")
-        dedup: Any = Field(None, description="near-duplicate cosine threshold in (0, 1]; false or 0: off; null: the encoder's")
+        dedup: Any = Field(
+            None, description="near-duplicate cosine threshold in (0, 1]; false or 0: off; null: the encoder's")
         weights: Any = Field(None, description="hybrid weights, e.g. {\"image\": 0.7, \"text\": 0.3}")
-        filters: Any = Field(None, description="column -> value or list of values, e.g. {\"gender\": [\"Men\", \"Unisex\"]}")
-        label: str | None = Field(None, description="the column behind the category signals (default: the catalogue's label)")
+        filters: Any = Field(
+            None, description="column -> value or list of values, e.g. {\"gender\": [\"Men\", \"Unisex\"]}")
+        label: str | None = Field(
+            None, description="the column behind the category signals (default: the catalogue's label)")
         exclude: list[str | int] | None = Field(None, description="ids never to return")
     return RecommendRequest
 
@@ -127,7 +135,8 @@ def _json_field(name, value):
     "A form field holding JSON (weights, filters) as its value; None when empty."
     if value is None or not str(value).strip(): return None
     try: return json.loads(value)
-    except json.JSONDecodeError as e: raise ValueError(f"{name} must be JSON, e.g. {{\"image\": 0.7, \"text\": 0.3}}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{name} must be JSON, e.g. {{\"image\": 0.7, \"text\": 0.3}}: {e}") from None
 
 def _number_field(name, value, cast):
     "A form field holding a number (k, mmr, dedup); None when empty."
@@ -151,7 +160,8 @@ def create_app(run, # a run folder (path or `RunFolder`) with a catalogue and em
         from starlette.concurrency import run_in_threadpool
         from starlette.exceptions import HTTPException as StarletteHTTPException
     except ImportError as e:
-        raise ImportError(f"`vprec serve` needs the serve extra ({e}): pip install 'vprec[serve]' (or uv sync --extra serve)") from None
+        raise ImportError(f"`vprec serve` needs the serve extra ({e}): "
+                          "pip install 'vprec[serve]' (or uv sync --extra serve)") from None
     import vprec
     live = LiveRecommender(run, encoder=encoder, kind=kind)
     RecommendRequest = _models()
@@ -160,7 +170,8 @@ def create_app(run, # a run folder (path or `RunFolder`) with a catalogue and em
                               "`vprec recommend --json`.")
     app.state.live = live
     def answer(content, status=200):
-        return Response(json.dumps(_clean(content), ensure_ascii=False, default=str), status_code=status, media_type="application/json")
+        body = json.dumps(_clean(content), ensure_ascii=False, default=str)
+        return Response(body, status_code=status, media_type="application/json")
     def failed(e):
         status, msg = error_status(e)
         if status == 500: print(f"vprec serve: {msg}\n{''.join(traceback.format_exception(e))}", file=sys.stderr)
@@ -173,8 +184,10 @@ def create_app(run, # a run folder (path or `RunFolder`) with a catalogue and em
         return answer({"error": "; ".join(msgs) + " (see /docs for the request's fields)"}, 422)
     @app.exception_handler(StarletteHTTPException)
     async def _http(request, exc):
-        if isinstance(exc.__cause__, _TooLarge): return answer({"error": _too_large(max_upload_bytes)}, 413)   # read while parsed
-        msg = {404: f"no such endpoint {request.url.path}; see /docs", 405: f"{request.method} is not allowed on {request.url.path}; see /docs"}
+        if isinstance(exc.__cause__, _TooLarge):   # read while parsed
+            return answer({"error": _too_large(max_upload_bytes)}, 413)
+        path = request.url.path
+        msg = {404: f"no such endpoint {path}; see /docs", 405: f"{request.method} is not allowed on {path}; see /docs"}
         return answer({"error": msg.get(exc.status_code, str(exc.detail))}, exc.status_code)
     @app.exception_handler(_TooLarge)
     async def _large(request, exc): return answer({"error": _too_large(max_upload_bytes)}, 413)
@@ -196,7 +209,8 @@ def create_app(run, # a run folder (path or `RunFolder`) with a catalogue and em
     def thumbnail(id: str):
         try:
             rec = live.get(); t = rec.df.iloc[rec.row_of(id)].get("thumbnail")
-            if not isinstance(t, (bytes, bytearray)) or not t: raise FileNotFoundError(f"product {id} has no thumbnail in {live.run}")
+            if not isinstance(t, (bytes, bytearray)) or not t:
+                raise FileNotFoundError(f"product {id} has no thumbnail in {live.run}")
             return Response(bytes(t), media_type="image/jpeg")
         except Exception as e: return failed(e)
 
@@ -246,7 +260,7 @@ def serve(run, # a run folder (path or `RunFolder`) with a catalogue and embeddi
           max_upload_bytes:int=MAX_UPLOAD_BYTES, # the largest request body (image upload) accepted
           log_level:str="info", # uvicorn's log level (warning: quiet)
           access_log:bool=True, # log one line per request
-          blas_threads:int|None=1, # BLAS/OpenMP threads per request (1: concurrent requests share the cores; None: the libraries' default)
+          blas_threads:int|None=1, # BLAS/OpenMP threads per request (1: requests share the cores; None: default)
          ):
     "`vprec serve RUN`: load the run once and answer HTTP requests until stopped (FastAPI + uvicorn)."
     limits = _one_blas_thread(blas_threads)
@@ -258,7 +272,7 @@ def serve(run, # a run folder (path or `RunFolder`) with a catalogue and embeddi
     uvicorn.run(app, host=host, port=int(port), log_level=log_level, access_log=access_log)
 
 def _one_blas_thread(n):
-    "Limit this process's BLAS and OpenMP pools to `n` threads (None: leave them); the limiter, kept alive by the caller."
+    "Limit this process's BLAS and OpenMP pools to `n` threads (None: leave them); returns the limiter to keep alive."
     if n is None: return None
     try: from threadpoolctl import threadpool_limits
     except ImportError: return None
@@ -282,7 +296,8 @@ def serving(run, # a run folder (path or `RunFolder`)
     kw = {"log_level": "warning", "access_log": False, **kw}
     code = "import json, sys; from vprec.serve import serve; serve(sys.argv[1], **json.loads(sys.argv[2]))"
     log = tempfile.NamedTemporaryFile("w+", prefix="vprec-serve-", suffix=".log", delete=False)
-    p = subprocess.Popen([sys.executable, "-c", code, str(RunFolder.of(run)), json.dumps({"host": host, "port": port, **kw})],
+    args = json.dumps({"host": host, "port": port, **kw})
+    p = subprocess.Popen([sys.executable, "-c", code, str(RunFolder.of(run)), args],
                          stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url, t0 = f"http://{host}:{port}", time.time()
     def tail(): log.flush(); return Path(log.name).read_text(errors="replace")[-2000:]
@@ -293,7 +308,8 @@ def serving(run, # a run folder (path or `RunFolder`)
                 with urllib.request.urlopen(url + "/health", timeout=2) as r:
                     if r.status == 200: break
             except OSError: pass
-            if time.time() - t0 > timeout: raise RuntimeError(f"vprec serve did not answer within {timeout:.0f} s: {tail()}")
+            if time.time() - t0 > timeout:
+                raise RuntimeError(f"vprec serve did not answer within {timeout:.0f} s: {tail()}")
             time.sleep(0.2)
         yield url
     finally:
