@@ -797,10 +797,11 @@ def _is_vectors(f) -> bool:
     "A feature holding float vectors (an embeddings column: never catalogue metadata)"
     import datasets
     inner = getattr(f, "feature", None)
-    return isinstance(f, (datasets.List, datasets.Sequence, datasets.LargeList)) and getattr(inner, "dtype", None) in ("float16", "float32", "float64")
+    floats = getattr(inner, "dtype", None) in ("float16", "float32", "float64")
+    return isinstance(f, (datasets.List, datasets.Sequence, datasets.LargeList)) and floats
 
 def _hf_frame(ds) -> pd.DataFrame:
-    "A `datasets.Dataset` as a DataFrame: Image features as undecoded {'bytes', 'path'} dicts, ClassLabel ids as names, float-vector columns left out"
+    "A `datasets.Dataset` as a DataFrame: images as undecoded {'bytes', 'path'} dicts, class ids as names, no vectors."
     import datasets
     vectors = [name for name, f in ds.features.items() if _is_vectors(f)]
     if vectors: ds = ds.remove_columns(vectors)

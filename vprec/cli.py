@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-k", type=int, nargs="+", default=[1, 3, 5, 10], help="the cut-offs k")
     v.add_argument("--encoder", default=None, help="which embeddings (default: the last embedded)")
     v.add_argument("--seed", type=int, default=0, help="seed of the held-out split and the bootstrap")
+    v.add_argument("--split", default="lines", choices=["lines", "random"],
+                   help="hold out whole product lines (same shoot, other colours), or random photo groups")
     v.add_argument("--json", action="store_true", help="print the metrics as JSON (what metrics.json holds)")
 
     n = command("run", "run the stage notebooks 00-06 into one run folder, each once its inputs exist")
@@ -349,7 +351,8 @@ def cmd_evaluate(a  # the arguments `build_parser` parsed
                 ):
     "`vprec evaluate DIR`: held-out evaluation with confidence intervals; writes metrics.json."
     from vprec.evaluate import evaluate_run, format_metrics
-    m = evaluate_run(a.dir, queries=a.queries, label=a.label, ks=tuple(a.k), encoder=a.encoder, seed=a.seed)
+    m = evaluate_run(a.dir, queries=a.queries, label=a.label, ks=tuple(a.k), encoder=a.encoder, seed=a.seed,
+                     split=a.split)
     print(json.dumps(m, indent=1) if a.json else format_metrics(m))
 
 # %% ../nbs/09_cli.ipynb #c1b00001

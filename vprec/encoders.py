@@ -683,7 +683,7 @@ class TfidfTitleEncoder(Encoder):
 # %% ../nbs/02_encoders.ipynb #enc039
 def parse_encoder_name(name:str # an encoder name (see the table)
                       ) -> tuple:
-    "(kind, kwargs) for an encoder name: clip, timm, pixels, tfidf-title, weightfree, tuned, tuned-colour, colour, auto."
+    "(kind, kwargs) for an encoder name: clip, timm, pixels, tfidf-title, weightfree, tuned[-colour], colour, auto."
     key = str(name).strip(); low = key.lower()
     if low in ("auto", "pixels", "weightfree", "tfidf-title", "tuned", "tuned-colour", "colour"): return low, {}
     if low == "color": return "colour", {}

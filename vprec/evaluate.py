@@ -804,7 +804,7 @@ def held_out(run_dir, # a run folder with catalogue.parquet and embeddings/ (a p
     pos = {i: p for p, i in enumerate(cat.df["id"])}
     rows = [pos[i] for i in emb.ids if i in pos]
     if len(rows) != len(emb.ids):
-        raise ValueError(f"embeddings/{emb.encoder} hold ids that are not in the catalogue; "
+        raise ValueError(f"the {emb.encoder} embeddings hold ids that are not in the catalogue; "
                          f"{rf.mend('embed', emb.encoder)}")
     df = cat.df.iloc[rows].reset_index(drop=True)
     parent = parent_label(label, cat.meta.get("label_hierarchy"), df.columns)
