@@ -237,8 +237,9 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
                 Y = np.asarray(enc.forward(stack_batch([pre[i] for i in part])), np.float32)
                 cache.put([keys[i] for i in part], Y)
         else:
-            Xn, okn, probs = (engine or embed_images)(enc, [items[i] for i in todo], batch_size=bs, num_workers=num_workers,
-                                          progress=progress, names=[names[i] for i in todo])
+            Xn, okn, probs = (engine or embed_images)(enc, [items[i] for i in todo], batch_size=bs,
+                                                      num_workers=num_workers, progress=progress,
+                                                      names=[names[i] for i in todo])
             problems += probs
             good = [i for i, g in zip(todo, okn) if g]
             for i, g in zip(todo, okn): ok[i] = ok[i] and bool(g)

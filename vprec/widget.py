@@ -150,7 +150,7 @@ def _num(v):
 def explain(row:dict, # one row of `Recommendations.results`
             label:str|None=None, # the label column
            ) -> tuple[str, str]:
-    "A result row's short explanation (image, text, colour and category similarity, label match) and its full tooltip text."
+    "A result row's short explanation (image, text, colour, category similarity; label match) and its tooltip text."
     line1, line2, full = [], [], []
     for col, name in [("score", "score"), ("relevance", "relevance"), ("image_sim", "image"), ("text_sim", "text"),
                       ("colour_sim", "colour"), ("category_soft", "category")]:
