@@ -203,7 +203,7 @@ def run_dir(tmp_path_factory):
         if not (Path(given) / "catalogue.parquet").exists(): pytest.fail(f"VPREC_BROWSER_RUN={given} holds no catalogue.parquet")
         return Path(given).resolve()
     from vprec.catalogue import catalogue_stage
-    from vprec.encoders import embed_catalogue
+    from vprec.embed import embed_catalogue
     rd = tmp_path_factory.mktemp("run")
     catalogue_stage(ROOT / "data", rd)
     embed_catalogue(rd, encoder="tfidf-title", progress=False)   # title text vectors, as a full run makes them
@@ -248,7 +248,7 @@ def hostile_run(tmp_path_factory):
     "A run folder of 40 products of the bundled sample whose first title and a gender value are script-injection payloads."
     import pandas as pd
     from vprec.catalogue import catalogue_stage
-    from vprec.encoders import embed_catalogue
+    from vprec.embed import embed_catalogue
     src = tmp_path_factory.mktemp("hostile-src")
     meta = pd.read_csv(ROOT / "data" / "metadata.csv", dtype={"id": str}).head(40).copy()
     (src / "images").mkdir()

@@ -152,6 +152,7 @@ def preprocessed_items(enc, # an encoder with `needs_fit` (its unfitted fingerpr
                        batch_size:int|None=None, # items per batch (None: the encoder's default)
                        num_workers:int|None=None, # decoding workers (None: `default_workers`)
                        progress:bool=False, # progress bar
+                       engine=None, # None: decode here; else a callable like `embed_images` taking `forward=False`
                       ) -> tuple:
     "Preprocessed items of a `needs_fit` encoder, cached under its unfitted fingerprint: (rows, ok mask, problems)."
     # encoders that preprocess alike (the tuned ones and the weight-free one) name one shared cache
@@ -164,7 +165,12 @@ def preprocessed_items(enc, # an encoder with `needs_fit` (its unfitted fingerpr
     if todo:
         bs = int(batch_size or enc.default_batch_size())
         nw = default_workers(enc, len(todo), bs) if num_workers is None else num_workers
-        batches = iter_batches(enc, [items[i] for i in todo], bs, nw, progress, [names[i] for i in todo], forward=False)
+        sub, subn = [items[i] for i in todo], [names[i] for i in todo]
+        if engine is None: batches = iter_batches(enc, sub, bs, nw, progress, subn, forward=False)
+        else:   # another engine (e.g. Ray) preprocesses; its rows come back in order, one per good item
+            rows, okt, probs = engine(enc, sub, batch_size=bs, num_workers=num_workers, progress=progress, names=subn,
+                                      forward=False)
+            batches = [(list(np.flatnonzero(okt)), rows, probs)]
         for idx, B, probs in batches:
             problems += probs
             for j, row in zip(idx, B if idx else []): out[todo[j]] = row; ok[todo[j]] = True   # B: None when all bad
@@ -183,6 +189,7 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
                     cache_dir=None, # where the cache lives; None: the run's embeddings/cache
                     calibrate:bool=True, # calibrate the near-duplicate threshold
                     set_latest:bool=True, # point embeddings/latest at these embeddings
+                    engine=None, # None: images embedded here; else a callable like `embed_images` (e.g. through Ray)
                    ) -> Embeddings:
     "Embed every product of a run's catalogue; write its embeddings (and a fitted encoder's state), and `latest`."
     rf = RunFolder.of(run_dir); cat_path = rf.catalogue_path
@@ -207,7 +214,7 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
             idx = np.flatnonzero(ok)
             stack, ok_sub, probs = preprocessed_items(enc, [items[i] for i in idx], [keys[i] for i in idx],
                                                       [names[i] for i in idx], cache_dir, batch_size, num_workers,
-                                                      progress)
+                                                      progress, engine)
             problems += probs; ok[idx[~ok_sub]] = False
             if not stack: raise nothing_embedded()
             fit_on = stack_batch(stack); pre = dict(zip(np.flatnonzero(ok), stack))
@@ -233,8 +240,9 @@ def embed_catalogue(run_dir, # run folder holding catalogue.parquet (a path or a
                 Y = np.asarray(enc.forward(stack_batch([pre[i] for i in part])), np.float32)
                 cache.put([keys[i] for i in part], Y)
         else:
-            Xn, okn, probs = embed_images(enc, [items[i] for i in todo], batch_size=bs, num_workers=num_workers,
-                                          progress=progress, names=[names[i] for i in todo])
+            Xn, okn, probs = (engine or embed_images)(enc, [items[i] for i in todo], batch_size=bs,
+                                                      num_workers=num_workers, progress=progress,
+                                                      names=[names[i] for i in todo])
             problems += probs
             good = [i for i, g in zip(todo, okn) if g]
             for i, g in zip(todo, okn): ok[i] = ok[i] and bool(g)

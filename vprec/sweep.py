@@ -18,7 +18,7 @@ from .pipeline import (absolute_if_exists, check_params, code_version, find_nbs,
 
 # %% auto #0
 __all__ = ['SWEEP_STAGES', 'finished', 'sweep_stages', 'sweep', 'md_table', 'tidy_metrics', 't_interval', 'is_proportion',
-           'ci_table', 'plot_sweep', 'aggregate', 'metrics_diff', 'ray_embed_images']
+           'ci_table', 'plot_sweep', 'aggregate', 'metrics_diff', 'ray_embed_images', 'ray_embed_catalogue']
 
 # %% ../nbs/08b_sweep.ipynb #sweep-032
 def finished(run_dir,  # a run folder (path or `RunFolder`)
@@ -295,7 +295,11 @@ def ray_embed_images(encoder,         # an encoder (vprec.encoders interface), f
                      batch_size=None, # images per forward batch (None: the encoder's default)
                      num_cpus=None,   # CPUs of a local Ray started here (None: all); ignored when Ray already runs
                      progress=False,  # show Ray Data's progress bars
-                     keep_ray=False   # leave a Ray started here running (for further jobs) instead of shutting it down
+                     keep_ray=False,  # leave a Ray started here running (for further jobs) instead of shutting it down
+                     names=None,      # how each item is named in problems (default: its index and path)
+                     forward=True,    # run `forward` in Ray too (False: return the preprocessed rows, a list)
+                     address=None,    # None: a local Ray; "auto" or "ray://HOST:10001": an existing cluster
+                     ship_bytes=False # send each image's bytes in the dataset, for workers that cannot see this disk
                     ) -> tuple:
     "Embed images with Ray Data and the encoder's `preprocessor` and `forward`; (X, ok, problems) as `embed_images`."
     if "ray" not in sys.modules:
@@ -316,17 +320,30 @@ def ray_embed_images(encoder,         # an encoder (vprec.encoders interface), f
         # raylet gets longer (a value set by the user wins) and the start is tried up to three times.
         os.environ.setdefault("RAY_raylet_start_wait_time_s", "240")
         for attempt in range(3):
-            try: ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False); break
+            try:
+                if address is None: ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+                else: ray.init(address=address, log_to_driver=False)   # a cluster: its own CPUs and GPUs
+                break
             except Exception as e:
                 ray.shutdown()
                 if attempt == 2:
                     why = str(e).strip().splitlines()[0][:200]
+                    if address is not None:
+                        raise RuntimeError(f"Ray could not connect to {address} in 3 tries ({why}); check that the "
+                                           "cluster is up (`ray status` on its head node) and that its Ray and Python "
+                                           "versions match this machine's") from e
                     raise RuntimeError(f"a local Ray could not start in 3 tries ({why}); on a loaded machine wait and "
                                        "retry, or connect to a running cluster with ray.init(address=...)") from e
     ray.data.DataContext.get_current().enable_progress_bars = progress
     images = list(images)
     bs = int(batch_size or encoder.default_batch_size())
-    items = [{"i": i, "src": s if isinstance(s, (bytes, bytearray)) else str(s)} for i, s in enumerate(images)]
+    def source(s):   # a path, or its bytes when the workers may not see this disk (unreadable: the path, so the
+        if isinstance(s, (bytes, bytearray)): return bytes(s)      # worker reports the same problem as `embed_images`)
+        if ship_bytes:
+            try: return Path(s).read_bytes()
+            except OSError: pass
+        return str(s)
+    items = [{"i": i, "src": source(s)} for i, s in enumerate(images)]
     prep = encoder.preprocessor()   # the same per-image callable as the DataLoader path of embed_images
 
     def decode(batch):      # stage 1, CPU tasks: read_image -> preprocess, per image; a bad image costs only itself
@@ -337,12 +354,12 @@ def ray_embed_images(encoder,         # an encoder (vprec.encoders interface), f
                 xs.append(None); errs.append(str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}")
         good = [x for x in xs if x is not None]
         is_torch = bool(good) and type(good[0]).__module__.startswith("torch")
-        shape = np.asarray(good[0]).shape if good else (0,)
-        arr = np.stack([np.asarray(x, dtype=np.float32) if x is not None else np.zeros(shape, np.float32) for x in xs])
+        g0 = np.asarray(good[0]) if good else np.zeros(0, np.float32)   # rows keep their dtype, as in `embed_images`
+        arr = np.stack([np.asarray(x) if x is not None else np.zeros(g0.shape, g0.dtype) for x in xs])
         return {"i": np.asarray(batch["i"]), "x": arr, "err": np.array(errs, dtype=object),
                 "torch": np.full(len(xs), is_torch)}
 
-    def forward(batch):     # stage 2 (GPU actors on a cluster): stack_batch -> forward, as in embed_images
+    def forward_batch(batch):   # stage 2 (GPU actors on a cluster): stack_batch -> forward, as in embed_images
         ok = batch["err"] == ""
         y = np.zeros((len(ok), encoder.dim), np.float32)
         if ok.any():
@@ -355,12 +372,39 @@ def ray_embed_images(encoder,         # an encoder (vprec.encoders interface), f
 
     try:
         ds = ray.data.from_items(items).map_batches(decode, batch_size=bs, batch_format="numpy")
-        rows = sorted(ds.map_batches(forward, batch_size=bs, batch_format="numpy").take_all(), key=lambda r: r["i"])
+        if forward: ds = ds.map_batches(forward_batch, batch_size=bs, batch_format="numpy")
+        rows = sorted(ds.take_all(), key=lambda r: r["i"])
     finally:
         if started and not keep_ray: ray.shutdown()
     ok = np.array([r["err"] == "" for r in rows], dtype=bool)
+    name = lambda i: names[i] if names is not None else f"item {i} ({str(images[i])[:200]})"
+    problems = [{"item": name(int(r["i"])), "problem": r["err"]} for r in rows if r["err"] != ""]
+    if not forward:   # the preprocessed rows of the good items, as `iter_batches(..., forward=False)` yields them
+        pre = [r["x"] for r in rows if r["err"] == ""]
+        if pre and any(r["torch"] for r in rows):
+            import torch
+            pre = [torch.from_numpy(np.ascontiguousarray(r)) for r in pre]
+        return pre, ok, problems
     X = (np.stack([r["y"] for r in rows if r["err"] == ""]).astype(np.float32) if ok.any()
          else np.zeros((0, encoder.dim), np.float32))
-    problems = [{"item": f"item {r['i']} ({str(images[r['i']])[:200]})", "problem": r["err"]}
-                for r in rows if r["err"] != ""]
     return X, ok, problems
+
+# %% ../nbs/08b_sweep.ipynb #6bfdf5ae
+def ray_embed_catalogue(run,               # a run folder (path or `RunFolder`) holding catalogue.parquet
+                        encoder="auto",    # encoder name or object (see `vprec.encoders.get_encoder`)
+                        address=None,      # None: a local Ray; "auto": the cluster of this machine; "ray://HOST:10001"
+                        batch_size=None,   # images per batch (None: the encoder's default)
+                        num_cpus=None,     # CPUs of a local Ray (None: all); ignored with `address`
+                        ship_bytes=None,   # send image bytes in the dataset (None: yes with `address`, no locally)
+                        progress=False,    # progress bars and the one-line summary
+                        keep_ray=False,    # leave a Ray started here running (for further jobs)
+                        **kw,              # more `embed_catalogue` arguments: cache_dir, calibrate, set_latest, device
+                       ):
+    "`embed_catalogue` with the image pass through Ray Data: the same run-folder files and vectors as the local path."
+    from vprec.embed import embed_catalogue
+    ship = address is not None if ship_bytes is None else bool(ship_bytes)
+    def engine(enc, items, batch_size=None, num_workers=None, progress=False, names=None, forward=True):
+        "`embed_images`'s arguments and result, through `ray_embed_images` (`num_workers`: Ray sizes its own)."
+        return ray_embed_images(enc, items, batch_size=batch_size, num_cpus=num_cpus, progress=progress,
+                                keep_ray=keep_ray, names=names, forward=forward, address=address, ship_bytes=ship)
+    return embed_catalogue(run, encoder, batch_size=batch_size, progress=progress, engine=engine, **kw)

@@ -22,7 +22,8 @@ from .runfolder import RunFolder
 __all__ = ['MAX_UPLOAD_MB', 'SKIP_COLUMNS', 'SEP', 'CARD_W', 'THUMB', 'thumbnail_jpeg', 'placeholder_jpeg', 'read_upload',
            'product_option', 'match_products', 'resolve_product', 'filter_options', 'Card', 'explain',
            'cards_from_results', 'SearchView', 'AppState', 'html_text', 'message_html', 'search', 'SessionView',
-           'session_view', 'session_like', 'session_skip', 'session_reset', 'TipImage', 'CardWidget', 'App', 'app']
+           'session_view', 'session_like', 'session_skip', 'session_reset', 'TipImage', 'CardWidget', 'has_colour',
+           'App', 'app']
 
 # %% ../nbs/07_widget.ipynb #e0b654ff
 MAX_UPLOAD_MB = 10  # uploads larger than this are refused before decoding
@@ -149,14 +150,14 @@ def _num(v):
 def explain(row:dict, # one row of `Recommendations.results`
             label:str|None=None, # the label column
            ) -> tuple[str, str]:
-    "A result row's short explanation (image, text and category similarity, label match) and its full tooltip text."
+    "A result row's short explanation (image, text, colour, category similarity; label match) and its tooltip text."
     line1, line2, full = [], [], []
     for col, name in [("score", "score"), ("relevance", "relevance"), ("image_sim", "image"), ("text_sim", "text"),
-                      ("category_soft", "category")]:
+                      ("colour_sim", "colour"), ("category_soft", "category")]:
         v = _num(row.get(col))
         if v is None: continue
         full.append(f"{name} {'similarity ' if col not in ('score', 'relevance') else ''}{v:.3f}")
-        if col in ("image_sim", "text_sim"): line1.append(f"{name} {v:.2f}")
+        if col in ("image_sim", "text_sim", "colour_sim"): line1.append(f"{name} {v:.2f}")
         if col == "category_soft": line2.append(f"category {v:.2f}")
     m = row.get("category_match")
     if m is not None and not (isinstance(m, float) and np.isnan(m)):
@@ -176,7 +177,7 @@ def cards_from_results(results:pd.DataFrame, # `Recommendations.results`
                       ) -> list[Card]:
     "One `Card` per result row, in rank order."
     out = []
-    cols = ["id", "title", "thumbnail", "score", "relevance", "image_sim", "text_sim", "category_soft",
+    cols = ["id", "title", "thumbnail", "score", "relevance", "image_sim", "text_sim", "colour_sim", "category_soft",
             "category_match", "rank", "rank_before_rerank"] + ([label] if label else [])
     cols = [c for c in dict.fromkeys(cols) if c in results.columns]
     lists = {c: results[c].tolist() for c in cols}   # column-wise: row-wise access to arrow-backed columns is slow
@@ -324,6 +325,7 @@ def search(state:AppState, # the app's state
            w_image:float=0.0, # hybrid weight of the image similarity
            w_text:float=0.0, # hybrid weight of the text similarity
            w_category:float=0.0, # hybrid weight of the category signal
+           w_colour:float=0.0, # hybrid weight of the colour similarity (runs with colour embeddings)
            filters:dict|None=None, # column -> value; None values mean "any"
           ) -> SearchView:
     "Run one search from the Search tab's controls; errors come back as the view's message, never raised."
@@ -335,6 +337,7 @@ def search(state:AppState, # the app's state
                      dedup=None if dedup is None else False if dedup >= 1 else float(dedup),
                      filters={c: v for c, v in (filters or {}).items() if v is not None} or None)
             ws = dict(image=float(w_image), text=float(w_text), category=float(w_category))
+            if w_colour: ws["colour"] = float(w_colour)   # only when asked: older callers and runs never see the key
             if any(ws.values()): q["weights"] = ws
             if mode == "text":
                 if not (text or "").strip(): raise ValueError("type a few words to search for, e.g. 'red summer dress'")
@@ -365,7 +368,8 @@ def search(state:AppState, # the app's state
                 fs = q["filters"]
                 fs_text = f" · filters: {', '.join(f'{c}={v}' for c, v in fs.items())}" if fs else ""
                 view.message = message_html("ok", f"{len(view.cards)} results in {view.elapsed_ms:.0f} ms"
-                                            + (f" · MMR λ={q['mmr']:g}" if q["mmr"] is not None else "") + fs_text)
+                                            + (f" · MMR λ={q['mmr']:g}" if q["mmr"] is not None else "") + fs_text
+                                            + "".join(f" · {n}" for n in (recs.query.get("notes") or [])))
     except Exception as e:  # the widget shows every failure as a message, never as a traceback
         view.ok, view.cards = False, []
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
@@ -507,6 +511,13 @@ def _dedup_start(rec):
     v = getattr(rec, "dedup", None)
     return float(v) if isinstance(v, (int, float)) and 0 < v <= 1 else 0.985
 
+# %% ../nbs/07_widget.ipynb #a2dceeb6
+def has_colour(rec, # a `Recommender` (or anything answering its interface)
+              ) -> bool:
+    "Whether the recommender's run holds colour embeddings (`colour` or `tuned-colour`): the colour weight's condition."
+    try: return getattr(rec, "C", None) is not None
+    except Exception: return False   # unreadable colour embeddings: no colour slider, as without them
+
 # %% ../nbs/07_widget.ipynb #012fc5fb
 def _section(t): return W.HTML(f'<div style="font-weight:600;color:#333;margin:8px 0 2px;font-size:13px">{t}</div>')
 
@@ -543,6 +554,8 @@ class App(W.VBox):
         self.w_image = weight("image", "image similarity")
         self.w_text = weight("text", "title-text similarity")
         self.w_cat = weight("category", "the category signal")
+        self.w_colour = weight("colour", "colour similarity (the products' own colours, not their background)")
+        if not has_colour(state.rec): self.w_colour.layout.display = "none"   # a run without colour embeddings
         self.filters = {c: W.Dropdown(options=opts, index=0, description=c, style={"description_width": "118px"},
                                       layout=W.Layout(width="310px")) for c, opts in state.filters.items()}
         self.query_img = TipImage(format="jpeg", layout=W.Layout(width="160px", height="160px", object_fit="contain",
@@ -560,7 +573,8 @@ class App(W.VBox):
         self.picker.observe(self.on_pick, "value")
         self.pick_go.on_click(lambda _: self.run("product"))
         self.upload.observe(lambda ch: self._uploaded(ch), "value")
-        for w_ in [self.k, self.mmr, self.dedup, self.w_image, self.w_text, self.w_cat, *self.filters.values()]:
+        for w_ in [self.k, self.mmr, self.dedup, self.w_image, self.w_text, self.w_cat, self.w_colour,
+                   *self.filters.values()]:
             w_.observe(lambda ch: self.rerun(), "value")
         enc = getattr(getattr(state.rec, "embeddings", None), "encoder", None)
         run_name = RunFolder.of(state.run_dir).path.name if state.run_dir else None
@@ -575,7 +589,7 @@ class App(W.VBox):
         left = W.VBox([_section("Query"), W.HBox([self.text, self.text_go]), W.HBox([self.picker, self.pick_go]),
                        self.upload, self.query_box,
                        _section("Ranking"), self.k, self.mmr, self.dedup, self.w_image, self.w_text, self.w_cat,
-                       _section("Filters"), *self.filters.values()],
+                       self.w_colour, _section("Filters"), *self.filters.values()],
                       layout=W.Layout(width="330px", min_width="330px", padding="0 12px 0 0",
                                       border_right="1px solid #eee"))
         right = W.VBox([self.msg, self.gallery], layout=W.Layout(flex="1 1 auto", padding="0 0 0 12px", width="100%"))
@@ -631,7 +645,7 @@ def show_search(self:App, v:SearchView, # what `search` returned
 def controls(self:App) -> dict:
     "The current values of the ranking controls and filters, as `search` takes them."
     return dict(k=self.k.value, mmr=self.mmr.value, dedup=self.dedup.value, w_image=self.w_image.value,
-                w_text=self.w_text.value, w_category=self.w_cat.value,
+                w_text=self.w_text.value, w_category=self.w_cat.value, w_colour=self.w_colour.value,
                 filters={c: d.value for c, d in self.filters.items()})
 
 # %% ../nbs/07_widget.ipynb #b0c10050
