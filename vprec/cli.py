@@ -108,7 +108,8 @@ class Parser(argparse.ArgumentParser):
 EXAMPLES = {   # the examples each subcommand's --help ends with
     "catalogue": ["vprec catalogue data --out runs/sample",
                   "vprec catalogue ashraq/fashion-product-images-small --out runs/hf --sample-size 500 --seed 1"],
-    "embed": ["vprec embed runs/sample", "vprec embed runs/sample --encoder clip:ViT-B-32:laion2b_s34b_b79k"],
+    "embed": ["vprec embed runs/sample --encoder clip:ViT-B-32:laion2b_s34b_b79k",
+              "vprec embed runs/sample --engine ray --address ray://head-node:10001"],
     "index": ["vprec index runs/sample", "vprec index runs/sample --kind hnsw --encoder weightfree"],
     "recommend": ["vprec recommend runs/sample --id 10005 -k 5 --mmr 0.7 --filter gender=Men",
                   'vprec recommend runs/sample --text "red running shoes" --json'],
@@ -167,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto, weightfree, pixels, tfidf-title, clip[:MODEL:PRETRAINED], timm:NAME")
     e.add_argument("--batch-size", type=int, default=None, help="images per batch (default: the encoder's own)")
     e.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    e.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="ray: the image pass through Ray Data (the scale extra), same files as local")
+    e.add_argument("--address", default=None,
+                   help="with --engine ray: auto or ray://HOST:10001 (default: a Ray started on this machine)")
 
     i = command("index", "build a vector index over the embeddings")
     i.add_argument("dir", help="the run folder")
@@ -310,8 +315,16 @@ def cmd_catalogue(a  # the arguments `build_parser` parsed
 def cmd_embed(a  # the arguments `build_parser` parsed
              ):
     "`vprec embed DIR`: embed every product of the run's catalogue with one encoder."
-    from vprec.embed import embed_catalogue
-    emb = embed_catalogue(a.dir, encoder=a.encoder, batch_size=a.batch_size, device=a.device)
+    if a.address is not None and a.engine != "ray":
+        raise ValueError(f"--address {a.address} needs --engine ray (the local engine runs on this machine)")
+    if a.engine == "ray":
+        try: from vprec.sweep import ray_embed_catalogue; import ray  # noqa: F401  (the scale extra)
+        except ImportError as e: raise RuntimeError(f"--engine ray needs the scale extra ({e}): uv sync --extra scale")
+        emb = ray_embed_catalogue(a.dir, encoder=a.encoder, address=a.address, batch_size=a.batch_size,
+                                  device=a.device, progress=True)
+    else:
+        from vprec.embed import embed_catalogue
+        emb = embed_catalogue(a.dir, encoder=a.encoder, batch_size=a.batch_size, device=a.device)
     print(f"embedded {len(emb.ids)} products with {emb.encoder} ({emb.X.shape[1]} dimensions) "
           f"-> {RunFolder(a.dir).embeddings_path(emb.encoder)}")
 
