@@ -386,7 +386,8 @@ class Recommender:
             raise ValueError(f"the index holds {index.ntotal} vectors of dimension {index.dim} but the embeddings "
                              f"{len(self.ids)} of dimension {self.X.shape[1]}; {self._mend('index')}")
         self.index = index
-        self._index_rows = None if index.ids == self.ids else np.array([self.pos[i] for i in index.ids])
+        # the index row -> this recommender's row (None: the same order); `vprec.related` reads it too
+        self.index_rows = None if index.ids == self.ids else np.array([self.pos[i] for i in index.ids])
         self._encoder = encoder
         self._text_emb, self._text_encoder, self._T, self._text_problem = text_embeddings, text_encoder, None, None
         self.meta_cols = [c for c in self.df.columns if c != "id"]
@@ -716,7 +717,7 @@ def _candidates(self:Recommender, q, mask, k, pool, exact):
         kk = min(len(self.ids), want + n_ex)
         _, I = self.index.search_rows(q["img"][None], kk)
         rows = I[0][I[0] >= 0]
-        if self._index_rows is not None: rows = self._index_rows[rows]
+        if self.index_rows is not None: rows = self.index_rows[rows]
         rows = rows[mask[rows]]
         if len(rows) >= pool or kk >= len(self.ids): return rows
         want *= 4

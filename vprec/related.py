@@ -24,7 +24,7 @@ def _by_index(rec, qrows, ok, P):
     "(rows, scores) of stored rows `qrows`' candidates through the index: best first, -1/-inf past the eligible ones."
     n = len(rec.ids); kk = int(min(n, P + 1 + (n - ok.sum())))
     S, I = rec.index.search_rows(rec.X[qrows], kk)
-    ix = getattr(rec, "_index_rows", None)
+    ix = rec.index_rows
     if ix is not None: I = np.where(I >= 0, ix[np.maximum(I, 0)], -1)
     bad = (I < 0) | (I == qrows[:, None]) | ~ok[np.maximum(I, 0)]
     I, S = np.where(bad, -1, I), np.where(bad, -np.inf, S).astype(np.float32)
