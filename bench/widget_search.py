@@ -8,7 +8,7 @@ for product, text and photo queries, with and without MMR and a filter; p50/p95 
 the bytes of thumbnails a search sends. Also the one-off costs: loading the run (`AppState.from_run`) and the warm-up
 (`AppState.warm`: title-text vectors, category similarities, the image encoder) that `app()` starts in a thread.
 
-    python bench/widget_search.py                       # reuses runs/bench-myntra9k (issue 4's bench) when present,
+    python bench/widget_search.py                       # reuses runs/bench-myntra9k (the query bench's run folder) when present,
                                                         # else builds runs/bench-widget-myntra9k (--encoder pixels)
     python bench/widget_search.py --run runs/docs       # any run folder
 """
@@ -26,19 +26,19 @@ def log(*a): print(f"[{time.strftime('%H:%M:%S')}]", *a, flush=True)
 
 
 def run_folder(args) -> Path:
-    "The run folder to measure: --run, else issue 4's bench folder, else one built here."
+    "The run folder to measure: --run, else the query bench's folder, else one built here (through pipeline.ensure)."
+    from vprec.runfolder import RunFolder
     if args.run: return Path(args.run)
     for d in (ROOT / "runs" / "bench-myntra9k", ROOT / "runs" / "bench-widget-myntra9k"):
-        if (d / "catalogue.parquet").exists() and (d / "embeddings" / "tfidf-title.json").exists(): return d
+        rf = RunFolder(d)
+        if rf.catalogue_path.exists() and "tfidf-title" in rf.encoders(): return d
     src = ROOT.parent / "shared" / "data" / "fashion-myntra-9k"
     if not src.exists(): sys.exit(f"no run folder given and {src} is absent: pass --run DIR")
-    from vprec.catalogue import catalogue_stage
-    from vprec.embed import embed_catalogue
+    from vprec.pipeline import ensure
     d = ROOT / "runs" / "bench-widget-myntra9k"
     log(f"building {d} from {src} with encoder {args.encoder} (once)")
-    if not (d / "catalogue.parquet").exists(): catalogue_stage(src, d)
-    embed_catalogue(d, encoder="tfidf-title")   # title text vectors, as a full run makes them
-    embed_catalogue(d, encoder=args.encoder)    # then the image embeddings (embeddings/latest)
+    ensure(d, "embed", source=src, encoder="tfidf-title", set_latest=False)   # title text vectors, as a run makes
+    ensure(d, "embed", encoder=args.encoder)    # then the image embeddings (embeddings/latest)
     return d
 
 
