@@ -31,19 +31,15 @@ def log(*a): print(f"[{time.strftime('%H:%M:%S')}]", *a, flush=True)
 
 
 def bench_run(run, encoder):
-    "The run folder to serve: built once from ../shared's 9.6k catalogue when absent."
+    "The run folder to serve: built once from ../shared's 9.6k catalogue when absent (through pipeline.ensure)."
     from vprec.runfolder import RunFolder
-    rf = RunFolder(run)
-    if not rf.catalogue_path.exists():
-        from vprec.catalogue import catalogue_stage
-        shared = ROOT.parent / "shared" / "data" / "fashion-myntra-9k"
-        if not shared.exists(): sys.exit(f"{shared} is absent: give --run RUN, a built run folder")
-        log(f"catalogue of {shared} -> {run}"); catalogue_stage(shared, run, progress=False)
-    if encoder not in rf.encoders():
-        from vprec.embed import embed_catalogue
-        log(f"embedding with {encoder} (once; reused next time)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore"); embed_catalogue(run, encoder, progress=False)
+    from vprec.pipeline import ensure
+    rf, shared = RunFolder(run), ROOT.parent / "shared" / "data" / "fashion-myntra-9k"
+    if not rf.catalogue_path.exists() and not shared.exists():
+        sys.exit(f"{shared} is absent: give --run RUN, a built run folder")
+    log(f"run folder {run} (its catalogue and {encoder} embeddings are made once, then reused)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore"); ensure(rf, "embed", source=shared, encoder=encoder)
     return rf
 
 
